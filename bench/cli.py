@@ -1,0 +1,35 @@
+"""`bench`: one entry point for every project command (the Makefile calls it)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable
+
+# Each module owns one group of subcommands and exposes register(subparsers).
+COMMAND_MODULES = (
+    "bench.stack.commands",
+    "bench.loadtest.commands",
+    "bench.matrix.commands",
+    "bench.overhead",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bench",
+        description="sync-async-bench: native stack, load tests, benchmark matrix and reports.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        module = importlib.import_module(module_name)
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    sys.exit(handler(args))

@@ -1,0 +1,1 @@
+"""loadtest commands of the bench tool."""

@@ -1,0 +1,1 @@
+"""matrix commands of the bench tool."""

@@ -1,0 +1,1 @@
+"""stack commands of the bench tool."""

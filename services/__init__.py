@@ -1,0 +1,1 @@
+"""The services under test, their shared instrumentation and the row registry."""

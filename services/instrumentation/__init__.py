@@ -1,0 +1,1 @@
+"""Shared instrumentation for every row, at the WSGI/ASGI interface."""

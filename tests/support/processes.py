@@ -1,0 +1,125 @@
+"""Start real server processes on free 127.0.0.1 ports and always stop them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+LOOPBACK = "127.0.0.1"
+STARTUP_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def stop_process_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the whole group, then SIGKILL what is left after a grace period."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=STOP_TIMEOUT_S)
+    # Workers may outlive their master by a moment: make sure the group is gone.
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def wait_until_http_ok(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Poll ``url`` until it answers 200; fail with the server log if it never does."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} not ready after {STARTUP_TIMEOUT_S} s:\n{log.read_text()}")
+
+
+@contextmanager
+def running_process(
+    argv: list[str], env: Mapping[str, str], ready_url: str, log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``argv`` in its own process group until the block exits, whatever happens."""
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            argv, env=dict(env), stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            wait_until_http_ok(ready_url, process, log)
+            yield process
+        finally:
+            stop_process_group(process)
+
+
+@dataclass(frozen=True)
+class RunningRow:
+    name: str
+    base_url: str
+    metrics_url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+@contextmanager
+def running_row(
+    row: str, tmp_path: Path, latency_url: str | None = None, **knobs: str | int
+) -> Iterator[RunningRow]:
+    """Serve ``row`` with `sab-serve` (its container command) on free ports.
+
+    ``knobs`` are BENCH_* settings without the prefix, e.g. workers=4.
+    """
+    port, metrics_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "BENCH_HOST": LOOPBACK,
+        "BENCH_PORT": str(port),
+        "BENCH_METRICS_PORT": str(metrics_port),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / f"metrics-{row}-{port}"),
+        "BENCH_LATENCY_URL": latency_url or f"http://{LOOPBACK}:{free_port()}",
+    }
+    env.update({f"BENCH_{key.upper()}": str(value) for key, value in knobs.items()})
+    base_url = f"http://{LOOPBACK}:{port}"
+    log = tmp_path / f"{row}-{port}.log"
+    argv = [sys.executable, "-m", "services.serve", row]
+    with running_process(argv, env, f"{base_url}/health", log) as process:
+        yield RunningRow(row, base_url, f"http://{LOOPBACK}:{metrics_port}/metrics", process, log)
+
+
+@contextmanager
+def running_latency_service(tmp_path: Path) -> Iterator[str]:
+    """The latency service on a free port; yields its base URL."""
+    port = free_port()
+    env = {**os.environ, "BENCH_HOST": LOOPBACK, "BENCH_LATENCY_PORT": str(port)}
+    base_url = f"http://{LOOPBACK}:{port}"
+    log = tmp_path / f"latency-{port}.log"
+    argv = [sys.executable, "-m", "services.serve", "latency"]
+    with running_process(argv, env, f"{base_url}/health", log):
+        yield base_url
