@@ -57,7 +57,13 @@ ROWS: tuple[Row, ...] = (
     ),
     Row("flask-gevent", "flask", "wsgi", "gunicorn", "gevent", "services.flask_app.wsgi:app", 8003),
     Row(
-        "fastapi-async", "fastapi", "asgi", "uvicorn", "uvicorn", "services.fastapi_app.asgi:app", 8004
+        "fastapi-async",
+        "fastapi",
+        "asgi",
+        "uvicorn",
+        "uvicorn",
+        "services.fastapi_app.asgi:app",
+        8004,
     ),
     Row(
         "fastapi-gunicorn",
@@ -69,7 +75,9 @@ ROWS: tuple[Row, ...] = (
         8005,
     ),
     Row("django-wsgi", "django", "wsgi", "gunicorn", "sync", "services.django_app.wsgi:app", 8006),
-    Row("django-asgi", "django", "asgi", "uvicorn", "uvicorn", "services.django_app.asgi:app", 8007),
+    Row(
+        "django-asgi", "django", "asgi", "uvicorn", "uvicorn", "services.django_app.asgi:app", 8007
+    ),
 )
 
 ROWS_BY_NAME: dict[str, Row] = {row.name: row for row in ROWS}

@@ -10,6 +10,7 @@ import argparse
 import os
 import shlex
 import sys
+from pathlib import Path
 
 from services.rows import LATENCY_SERVICE_PORT, ROWS_BY_NAME, UnknownRowError
 from services.settings import DEFAULT_HOST, RowSettings, SettingsError, load_settings
@@ -91,9 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         description="Serve one row of the matrix (knobs: BENCH_* environment variables, "
         "see docs/configuration.md).",
     )
-    parser.add_argument(
-        "row", help="one of: " + ", ".join([*ROWS_BY_NAME, LATENCY_SERVICE_NAME])
-    )
+    parser.add_argument("row", help="one of: " + ", ".join([*ROWS_BY_NAME, LATENCY_SERVICE_NAME]))
     parser.add_argument(
         "--print-only", action="store_true", help="print the command and exit without serving"
     )
@@ -126,7 +125,7 @@ def _exec_latency_service(*, print_only: bool) -> None:
 
 def _exec(command: list[str], env: dict[str, str]) -> None:
     # Run the server binary from this interpreter's environment (venv or image).
-    bindir = os.path.dirname(sys.executable)
+    bindir = str(Path(sys.executable).parent)
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
     os.execvpe(command[0], command, env)  # noqa: S606 - replacing ourselves is the point
 

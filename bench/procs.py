@@ -1,4 +1,7 @@
-"""Start real server processes on free 127.0.0.1 ports and always stop them."""
+"""Run real server processes on 127.0.0.1 and always stop them.
+
+Used by the benchmark matrix, the overhead benchmark and the tests alike.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,10 +45,8 @@ def stop_process_group(process: subprocess.Popen[bytes]) -> None:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=STOP_TIMEOUT_S)
     # Workers may outlive their master by a moment: make sure the group is gone.
-    try:
+    with suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def wait_until_http_ok(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -90,36 +91,38 @@ class RunningRow:
 
 @contextmanager
 def running_row(
-    row: str, tmp_path: Path, latency_url: str | None = None, **knobs: str | int
+    row: str, workdir: Path, latency_url: str | None = None, **knobs: str | int
 ) -> Iterator[RunningRow]:
     """Serve ``row`` with `sab-serve` (its container command) on free ports.
 
-    ``knobs`` are BENCH_* settings without the prefix, e.g. workers=4.
+    ``knobs`` are BENCH_* settings without the prefix, e.g. workers=4; port and
+    metrics_port default to free ports.
     """
-    port, metrics_port = free_port(), free_port()
+    port, metrics_port = int(knobs.pop("port", free_port())), free_port()
+    metrics_port = int(knobs.pop("metrics_port", metrics_port))
     env = {
         **os.environ,
         "BENCH_HOST": LOOPBACK,
         "BENCH_PORT": str(port),
         "BENCH_METRICS_PORT": str(metrics_port),
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / f"metrics-{row}-{port}"),
+        "PROMETHEUS_MULTIPROC_DIR": str(workdir / f"metrics-{row}-{port}"),
         "BENCH_LATENCY_URL": latency_url or f"http://{LOOPBACK}:{free_port()}",
     }
     env.update({f"BENCH_{key.upper()}": str(value) for key, value in knobs.items()})
     base_url = f"http://{LOOPBACK}:{port}"
-    log = tmp_path / f"{row}-{port}.log"
+    log = workdir / f"{row}-{port}.log"
     argv = [sys.executable, "-m", "services.serve", row]
     with running_process(argv, env, f"{base_url}/health", log) as process:
         yield RunningRow(row, base_url, f"http://{LOOPBACK}:{metrics_port}/metrics", process, log)
 
 
 @contextmanager
-def running_latency_service(tmp_path: Path) -> Iterator[str]:
-    """The latency service on a free port; yields its base URL."""
-    port = free_port()
+def running_latency_service(workdir: Path, port: int | None = None) -> Iterator[str]:
+    """The latency service (on a free port unless given); yields its base URL."""
+    port = port or free_port()
     env = {**os.environ, "BENCH_HOST": LOOPBACK, "BENCH_LATENCY_PORT": str(port)}
     base_url = f"http://{LOOPBACK}:{port}"
-    log = tmp_path / f"latency-{port}.log"
+    log = workdir / f"latency-{port}.log"
     argv = [sys.executable, "-m", "services.serve", "latency"]
     with running_process(argv, env, f"{base_url}/health", log):
         yield base_url
