@@ -1,0 +1,90 @@
+"""The docker compose stack: is an engine reachable, and the compose commands."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.paths import REPO_ROOT
+from bench.stack.layout import GRAFANA_PORT, PROMETHEUS_PORT, StackError
+from services.rows import ROWS
+
+COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
+ENV_FILE = REPO_ROOT / ".env"
+# A healthy engine answers `docker info` in well under a second; a missing or
+# stuck one must not make `bench up` hang before it falls back to native.
+DOCKER_INFO_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class EngineCheck:
+    reachable: bool
+    reason: str  # why not, in the words of `docker info`, when not reachable
+
+
+def docker_engine() -> EngineCheck:
+    """Whether `docker info` succeeds quickly."""
+    docker = shutil.which("docker")
+    if docker is None:
+        return EngineCheck(False, "docker is not on PATH")
+    try:
+        result = subprocess.run(
+            [docker, "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            text=True,
+            timeout=DOCKER_INFO_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return EngineCheck(False, f"`docker info` did not answer within {DOCKER_INFO_TIMEOUT_S} s")
+    if result.returncode != 0:
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        return EngineCheck(
+            False, lines[-1] if lines else f"`docker info` exited {result.returncode}"
+        )
+    return EngineCheck(True, "")
+
+
+def compose_command() -> list[str]:
+    """`docker compose` (the plugin), else a docker-compose binary (PATH, then the venv's)."""
+    docker = shutil.which("docker")
+    if docker is not None:
+        plugin = subprocess.run(
+            [docker, "compose", "version"], capture_output=True, timeout=10, check=False
+        )
+        if plugin.returncode == 0:
+            return [docker, "compose"]
+    standalone = shutil.which("docker-compose") or str(
+        Path(sys.executable).parent / "docker-compose"
+    )
+    if not Path(standalone).is_file():
+        raise StackError("neither `docker compose` nor docker-compose is installed")
+    return [standalone]
+
+
+def compose(*args: str) -> int:
+    """Run a compose subcommand on the project's compose file; its exit code."""
+    argv = [
+        *compose_command(),
+        "--project-directory", str(REPO_ROOT),
+        "-f", str(COMPOSE_FILE),
+        "--env-file", str(ENV_FILE),
+        *args,
+    ]  # fmt: skip
+    return subprocess.run(argv, check=False).returncode
+
+
+def docker_urls() -> list[tuple[str, str]]:
+    """What the compose stack publishes on 127.0.0.1 (fixed ports, see docs/stack.md)."""
+    urls = [
+        ("Grafana", f"http://127.0.0.1:{GRAFANA_PORT}"),
+        ("Prometheus", f"http://127.0.0.1:{PROMETHEUS_PORT}"),
+    ]
+    for row in ROWS:
+        urls.append(
+            (row.name, f"http://127.0.0.1:{row.port}  metrics http://127.0.0.1:{row.metrics_port}")
+        )
+    return urls

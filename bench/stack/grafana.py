@@ -1,0 +1,117 @@
+"""Grafana for the native stack: find the binary and configure it by environment.
+
+Grafana reads GF_<SECTION>_<KEY> variables over its defaults.ini, so the
+native stack needs no grafana.ini of its own: the same provisioning directory
+as compose, anonymous viewers, an admin password that is never the default.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.paths import GRAFANA_DIR
+from bench.procs import LOOPBACK
+
+PROVISIONING_DIR = GRAFANA_DIR / "provisioning"
+DASHBOARDS_DIR = GRAFANA_DIR / "dashboards"
+PASSWORD_FILE_NAME = "grafana-admin-password"  # noqa: S105 - a file name, not a secret
+# Where a Grafana install keeps conf/defaults.ini, besides next to its binary.
+_HOMEPATH_CANDIDATES = (
+    Path("/usr/share/grafana"),
+    Path("/usr/local/share/grafana"),
+    Path("/opt/homebrew/share/grafana"),
+)
+INSTALL_HINT = "install Grafana (https://grafana.com/grafana/download) or use the docker stack"
+
+
+class GrafanaNotFoundError(RuntimeError):
+    """No usable Grafana installation."""
+
+
+@dataclass(frozen=True)
+class GrafanaInstall:
+    binary: Path
+    homepath: Path
+
+    def argv(self) -> list[str]:
+        # Grafana 10+ ships one `grafana` binary with a `server` subcommand;
+        # older installs only have `grafana-server`.
+        if self.binary.name == "grafana":
+            return [str(self.binary), "server", "--homepath", str(self.homepath)]
+        return [str(self.binary), "--homepath", str(self.homepath)]
+
+
+def find_grafana(env: Mapping[str, str] | None = None) -> GrafanaInstall:
+    """The Grafana binary on PATH and its home directory (GRAFANA_HOMEPATH overrides)."""
+    environ = os.environ if env is None else env
+    path = environ.get("PATH")
+    binary = shutil.which("grafana", path=path) or shutil.which("grafana-server", path=path)
+    if binary is None:
+        raise GrafanaNotFoundError(f"not on PATH; {INSTALL_HINT}")
+    resolved = Path(binary).resolve()
+    candidates = [resolved.parent.parent, *_HOMEPATH_CANDIDATES]
+    if environ.get("GRAFANA_HOMEPATH"):
+        candidates.insert(0, Path(environ["GRAFANA_HOMEPATH"]))
+    for homepath in candidates:
+        if (homepath / "conf" / "defaults.ini").is_file():
+            return GrafanaInstall(Path(binary), homepath)
+    raise GrafanaNotFoundError(
+        f"found {binary} but not its home directory (conf/defaults.ini); set GRAFANA_HOMEPATH"
+    )
+
+
+@dataclass(frozen=True)
+class AdminPassword:
+    value: str
+    source: str  # where it came from, for the message printed at startup
+    generated: bool
+
+    def notice(self) -> str:
+        if self.generated:
+            return (
+                f"Grafana admin password (generated, kept in {self.source}; "
+                f"set GRAFANA_ADMIN_PASSWORD to choose one): {self.value}"
+            )
+        return f"Grafana admin password: from {self.source}"
+
+
+def admin_password(state_dir: Path, env: Mapping[str, str] | None = None) -> AdminPassword:
+    """GRAFANA_ADMIN_PASSWORD, else one generated once and kept in the state directory."""
+    environ = os.environ if env is None else env
+    if environ.get("GRAFANA_ADMIN_PASSWORD"):
+        return AdminPassword(environ["GRAFANA_ADMIN_PASSWORD"], "GRAFANA_ADMIN_PASSWORD", False)
+    stored = state_dir / PASSWORD_FILE_NAME
+    if stored.is_file():
+        return AdminPassword(stored.read_text().strip(), str(stored), False)
+    value = secrets.token_urlsafe(18)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    stored.touch(mode=0o600)
+    stored.write_text(value + "\n")
+    return AdminPassword(value, str(stored), True)
+
+
+def grafana_env(state_dir: Path, port: int, prometheus_url: str, password: str) -> dict[str, str]:
+    """GF_* settings of the native Grafana, plus what the provisioning files interpolate."""
+    home = state_dir / "grafana"
+    return {
+        "GF_PATHS_DATA": str(home / "data"),
+        "GF_PATHS_LOGS": str(home / "logs"),
+        "GF_PATHS_PLUGINS": str(home / "plugins"),
+        "GF_PATHS_PROVISIONING": str(PROVISIONING_DIR),
+        "GF_SERVER_HTTP_ADDR": LOOPBACK,
+        "GF_SERVER_HTTP_PORT": str(port),
+        "GF_AUTH_ANONYMOUS_ENABLED": "true",
+        "GF_AUTH_ANONYMOUS_ORG_ROLE": "Viewer",
+        "GF_USERS_ALLOW_SIGN_UP": "false",
+        "GF_SECURITY_ADMIN_USER": "admin",
+        "GF_SECURITY_ADMIN_PASSWORD": password,
+        "GF_ANALYTICS_REPORTING_ENABLED": "false",
+        "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
+        "PROMETHEUS_URL": prometheus_url,
+        "GRAFANA_DASHBOARDS_DIR": str(DASHBOARDS_DIR),
+    }

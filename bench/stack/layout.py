@@ -1,0 +1,265 @@
+"""What the native stack runs, on which ports, with which environment.
+
+Pure description: nothing is written or started here, so the same answer can
+be printed, tested and handed to the supervisor.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from bench import paths
+from bench.procs import LOOPBACK
+from bench.prometheus import PrometheusNotFoundError, prometheus_argv
+from bench.stack.grafana import (
+    GrafanaInstall,
+    GrafanaNotFoundError,
+    admin_password,
+    find_grafana,
+    grafana_env,
+)
+from bench.stack.knobs import knob_values, row_bench_env
+from services.rows import LATENCY_SERVICE_PORT, ROWS
+from services.settings import SettingsError, load_settings
+
+ProgramKind = Literal["row", "latency", "prometheus", "grafana"]
+
+PROMETHEUS_PORT = 9090
+GRAFANA_PORT = 3000
+MAX_PORT = 65535
+LATENCY_PROGRAM = "latency"
+PROMETHEUS_PROGRAM = "prometheus"
+GRAFANA_PROGRAM = "grafana"
+
+
+class StackError(RuntimeError):
+    """The stack cannot do what was asked; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Program:
+    """One supervised process of the native stack."""
+
+    name: str
+    kind: ProgramKind
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    ports: tuple[int, ...]
+    health_url: str
+    # Started after programs with a lower priority and stopped before them.
+    priority: int
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A part of the stack that cannot run here, and how to get it."""
+
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class NativeStackConfig:
+    """Every program of the native stack, plus what it cannot start."""
+
+    state_dir: Path
+    offset: int
+    programs: tuple[Program, ...]
+    missing: tuple[Missing, ...] = field(default=())
+    # Things to tell the user once at startup (e.g. where the Grafana password is).
+    notices: tuple[str, ...] = field(default=())
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    def program(self, name: str) -> Program:
+        for program in self.programs:
+            if program.name == name:
+                return program
+        raise KeyError(name)
+
+    def has(self, name: str) -> bool:
+        return any(program.name == name for program in self.programs)
+
+    @property
+    def rows(self) -> tuple[Program, ...]:
+        return tuple(program for program in self.programs if program.kind == "row")
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://{LOOPBACK}:{PROMETHEUS_PORT + self.offset}"
+
+    @property
+    def grafana_url(self) -> str:
+        return f"http://{LOOPBACK}:{GRAFANA_PORT + self.offset}"
+
+    @property
+    def latency_url(self) -> str:
+        return f"http://{LOOPBACK}:{LATENCY_SERVICE_PORT + self.offset}"
+
+    def row_url(self, row: str) -> str:
+        return f"http://{LOOPBACK}:{self.program(row).ports[0]}"
+
+    def row_metrics_url(self, row: str) -> str:
+        return f"http://{LOOPBACK}:{self.program(row).ports[1]}/metrics"
+
+    @property
+    def prometheus_config_path(self) -> Path:
+        return self.state_dir / "prometheus.yml"
+
+
+def port_offset(env: Mapping[str, str] | None = None) -> int:
+    """BENCH_PORT_OFFSET (default 0): shifts every native port by the same amount."""
+    raw = (os.environ if env is None else env).get("BENCH_PORT_OFFSET", "").strip() or "0"
+    try:
+        offset = int(raw)
+    except ValueError:
+        raise StackError(f"BENCH_PORT_OFFSET={raw!r} is not an integer") from None
+    highest = max(PROMETHEUS_PORT, *(row.metrics_port for row in ROWS))
+    if not 0 <= offset <= MAX_PORT - highest:
+        raise StackError(f"BENCH_PORT_OFFSET={offset} must be between 0 and {MAX_PORT - highest}")
+    return offset
+
+
+def prometheus_targets(offset: int) -> dict[str, str]:
+    """Compose scrape addresses mapped to where the native processes listen."""
+    targets = {
+        f"{row.name}:{row.metrics_port}": f"{LOOPBACK}:{row.metrics_port + offset}" for row in ROWS
+    }
+    targets[f"{LATENCY_PROGRAM}:{LATENCY_SERVICE_PORT}"] = (
+        f"{LOOPBACK}:{LATENCY_SERVICE_PORT + offset}"
+    )
+    for host in (PROMETHEUS_PROGRAM, "localhost", LOOPBACK):
+        targets[f"{host}:{PROMETHEUS_PORT}"] = f"{LOOPBACK}:{PROMETHEUS_PORT + offset}"
+    targets[f"{GRAFANA_PROGRAM}:{GRAFANA_PORT}"] = f"{LOOPBACK}:{GRAFANA_PORT + offset}"
+    return targets
+
+
+def sab_serve() -> str:
+    """The `sab-serve` of this interpreter's environment (the project's venv)."""
+    return str(Path(sys.executable).parent / "sab-serve")
+
+
+def row_programs(offset: int, state_dir: Path, knobs: Mapping[str, str]) -> list[Program]:
+    """One program per row, running exactly the row's container command."""
+    latency_url = f"http://{LOOPBACK}:{LATENCY_SERVICE_PORT + offset}"
+    programs = []
+    for priority, row in enumerate(ROWS, start=20):
+        port, metrics_port = row.port + offset, row.metrics_port + offset
+        env = {
+            "BENCH_HOST": LOOPBACK,
+            "BENCH_PORT": str(port),
+            "BENCH_METRICS_PORT": str(metrics_port),
+            "BENCH_LATENCY_URL": latency_url,
+            "BENCH_INSTRUMENTATION": "on",
+            "PROMETHEUS_MULTIPROC_DIR": str(state_dir / "metrics" / row.name),
+            **row_bench_env(row, knobs),
+        }
+        try:
+            load_settings(row.name, env)
+        except SettingsError as error:
+            raise StackError(f"{row.name}: {error} (see docs/stack.md, row knobs)") from None
+        programs.append(
+            Program(
+                name=row.name,
+                kind="row",
+                argv=(sab_serve(), row.name),
+                env=env,
+                ports=(port, metrics_port),
+                health_url=f"http://{LOOPBACK}:{port}/health",
+                priority=priority,
+            )
+        )
+    return programs
+
+
+def latency_program(offset: int) -> Program:
+    port = LATENCY_SERVICE_PORT + offset
+    return Program(
+        name=LATENCY_PROGRAM,
+        kind="latency",
+        argv=(sab_serve(), "latency"),
+        env={"BENCH_HOST": LOOPBACK, "BENCH_LATENCY_PORT": str(port)},
+        ports=(port,),
+        health_url=f"http://{LOOPBACK}:{port}/health",
+        priority=10,
+    )
+
+
+def prometheus_program(offset: int, state_dir: Path) -> Program | Missing:
+    """Prometheus with the compose config translated for native processes."""
+    try:
+        argv = prometheus_argv(
+            state_dir / "prometheus.yml",
+            state_dir / "prometheus-data",
+            PROMETHEUS_PORT + offset,
+        )
+    except PrometheusNotFoundError as error:
+        return Missing(PROMETHEUS_PROGRAM, str(error))
+    url = f"http://{LOOPBACK}:{PROMETHEUS_PORT + offset}"
+    return Program(
+        name=PROMETHEUS_PROGRAM,
+        kind="prometheus",
+        argv=tuple(argv),
+        env={},
+        ports=(PROMETHEUS_PORT + offset,),
+        health_url=f"{url}/-/ready",
+        priority=30,
+    )
+
+
+def grafana_program(
+    grafana: GrafanaInstall, offset: int, state_dir: Path, password: str
+) -> Program:
+    port = GRAFANA_PORT + offset
+    prometheus_url = f"http://{LOOPBACK}:{PROMETHEUS_PORT + offset}"
+    return Program(
+        name=GRAFANA_PROGRAM,
+        kind="grafana",
+        argv=tuple(grafana.argv()),
+        env=grafana_env(state_dir, port, prometheus_url, password),
+        ports=(port,),
+        health_url=f"http://{LOOPBACK}:{port}/api/health",
+        priority=40,
+    )
+
+
+def native_stack_config(
+    offset: int | None = None,
+    state_dir: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> NativeStackConfig:
+    """The native stack for this machine: rows, latency service, Prometheus, Grafana.
+
+    ``offset`` defaults to BENCH_PORT_OFFSET, ``state_dir`` to bench.paths.state_dir(),
+    row knobs come from ``env`` (default os.environ) over the repository's .env.
+    Prometheus and Grafana are included when their binaries are found; otherwise
+    they are listed in ``missing`` with the reason. Grafana's admin password is
+    generated (and kept in the state directory) the first time it is needed.
+    """
+    environ = os.environ if env is None else env
+    offset = port_offset(environ) if offset is None else offset
+    state_dir = (state_dir or paths.state_dir()).resolve()
+    programs = [latency_program(offset), *row_programs(offset, state_dir, knob_values(environ))]
+    missing: list[Missing] = []
+    notices: list[str] = []
+    prometheus = prometheus_program(offset, state_dir)
+    if isinstance(prometheus, Missing):
+        missing.append(prometheus)
+    else:
+        programs.append(prometheus)
+    try:
+        grafana = find_grafana(environ)
+    except GrafanaNotFoundError as error:
+        missing.append(Missing(GRAFANA_PROGRAM, str(error)))
+    else:
+        password = admin_password(state_dir, environ)
+        programs.append(grafana_program(grafana, offset, state_dir, password.value))
+        notices.append(password.notice())
+    return NativeStackConfig(state_dir, offset, tuple(programs), tuple(missing), tuple(notices))
