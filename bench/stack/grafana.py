@@ -68,34 +68,45 @@ def find_grafana(env: Mapping[str, str] | None = None) -> GrafanaInstall:
 @dataclass(frozen=True)
 class AdminPassword:
     value: str
-    source: str  # where it came from, for the message printed at startup
+    file: Path  # what Grafana reads (GF_SECURITY_ADMIN_PASSWORD__FILE), in both modes
     generated: bool
 
     def notice(self) -> str:
         if self.generated:
             return (
-                f"Grafana admin password (generated, kept in {self.source}; "
-                f"set GRAFANA_ADMIN_PASSWORD to choose one): {self.value}"
+                f"Grafana admin password (generated once, kept in {self.file}; "
+                f"set GRAFANA_ADMIN_PASSWORD to choose your own): {self.value}"
             )
-        return f"Grafana admin password: from {self.source}"
+        return f"Grafana admin password: in {self.file}"
 
 
-def admin_password(state_dir: Path, env: Mapping[str, str] | None = None) -> AdminPassword:
-    """GRAFANA_ADMIN_PASSWORD, else one generated once and kept in the state directory."""
+def ensure_admin_password(state_dir: Path, env: Mapping[str, str] | None = None) -> AdminPassword:
+    """Write Grafana's admin password file: GRAFANA_ADMIN_PASSWORD, else the kept or a new one.
+
+    Grafana only applies it when it creates its database, so a later change
+    needs the data (state dir or grafana-data volume) removed.
+    """
     environ = os.environ if env is None else env
+    password_file = state_dir / PASSWORD_FILE_NAME
+    generated = False
     if environ.get("GRAFANA_ADMIN_PASSWORD"):
-        return AdminPassword(environ["GRAFANA_ADMIN_PASSWORD"], "GRAFANA_ADMIN_PASSWORD", False)
-    stored = state_dir / PASSWORD_FILE_NAME
-    if stored.is_file():
-        return AdminPassword(stored.read_text().strip(), str(stored), False)
-    value = secrets.token_urlsafe(18)
+        value = environ["GRAFANA_ADMIN_PASSWORD"]
+    elif password_file.is_file():
+        value = password_file.read_text().strip()
+    else:
+        value, generated = secrets.token_urlsafe(18), True
+    # The directory keeps other users out; the file itself must stay readable
+    # by the Grafana container's own user, which sees it as a bind-mounted secret.
     state_dir.mkdir(parents=True, exist_ok=True)
-    stored.touch(mode=0o600)
-    stored.write_text(value + "\n")
-    return AdminPassword(value, str(stored), True)
+    state_dir.chmod(0o700)
+    password_file.write_text(value)
+    password_file.chmod(0o644)
+    return AdminPassword(value, password_file, generated)
 
 
-def grafana_env(state_dir: Path, port: int, prometheus_url: str, password: str) -> dict[str, str]:
+def grafana_env(
+    state_dir: Path, port: int, prometheus_url: str, password_file: Path
+) -> dict[str, str]:
     """GF_* settings of the native Grafana, plus what the provisioning files interpolate."""
     home = state_dir / "grafana"
     return {
@@ -109,7 +120,7 @@ def grafana_env(state_dir: Path, port: int, prometheus_url: str, password: str) 
         "GF_AUTH_ANONYMOUS_ORG_ROLE": "Viewer",
         "GF_USERS_ALLOW_SIGN_UP": "false",
         "GF_SECURITY_ADMIN_USER": "admin",
-        "GF_SECURITY_ADMIN_PASSWORD": password,
+        "GF_SECURITY_ADMIN_PASSWORD__FILE": str(password_file),
         "GF_ANALYTICS_REPORTING_ENABLED": "false",
         "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
         "PROMETHEUS_URL": prometheus_url,

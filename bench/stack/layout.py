@@ -19,7 +19,7 @@ from bench.prometheus import PrometheusNotFoundError, prometheus_argv
 from bench.stack.grafana import (
     GrafanaInstall,
     GrafanaNotFoundError,
-    admin_password,
+    ensure_admin_password,
     find_grafana,
     grafana_env,
 )
@@ -215,7 +215,7 @@ def prometheus_program(offset: int, state_dir: Path) -> Program | Missing:
 
 
 def grafana_program(
-    grafana: GrafanaInstall, offset: int, state_dir: Path, password: str
+    grafana: GrafanaInstall, offset: int, state_dir: Path, password_file: Path
 ) -> Program:
     port = GRAFANA_PORT + offset
     prometheus_url = f"http://{LOOPBACK}:{PROMETHEUS_PORT + offset}"
@@ -223,7 +223,7 @@ def grafana_program(
         name=GRAFANA_PROGRAM,
         kind="grafana",
         argv=tuple(grafana.argv()),
-        env=grafana_env(state_dir, port, prometheus_url, password),
+        env=grafana_env(state_dir, port, prometheus_url, password_file),
         ports=(port,),
         health_url=f"http://{LOOPBACK}:{port}/api/health",
         priority=40,
@@ -259,7 +259,7 @@ def native_stack_config(
     except GrafanaNotFoundError as error:
         missing.append(Missing(GRAFANA_PROGRAM, str(error)))
     else:
-        password = admin_password(state_dir, environ)
-        programs.append(grafana_program(grafana, offset, state_dir, password.value))
+        password = ensure_admin_password(state_dir, environ)
+        programs.append(grafana_program(grafana, offset, state_dir, password.file))
         notices.append(password.notice())
     return NativeStackConfig(state_dir, offset, tuple(programs), tuple(missing), tuple(notices))

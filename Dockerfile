@@ -1,0 +1,51 @@
+# One image for every row of the matrix and for the latency service. The
+# container command says what it serves, `sab-serve ROW`, exactly the command
+# the native stack runs, so both modes exercise the same code and settings.
+
+# --- builder: the pinned dependencies and the project, in a venv ------------
+FROM python:3.11.13-slim-bookworm AS builder
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+WORKDIR /src
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install pip==25.3
+
+# Dependencies get their own layer (listed, pinned, in pyproject.toml), so an
+# edit to the source does not reinstall them.
+COPY pyproject.toml README.md ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
+    && /opt/venv/bin/pip install --requirement requirements.txt
+
+COPY services ./services
+COPY bench ./bench
+RUN /opt/venv/bin/pip install --no-deps .
+
+# --- final: the venv only, no build tools, no source tree, not root ----------
+FROM python:3.11.13-slim-bookworm
+
+RUN groupadd --system --gid 10001 bench \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin bench
+
+COPY --from=builder /opt/venv /opt/venv
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    BENCH_HOST=0.0.0.0
+
+WORKDIR /tmp
+USER 10001:10001
+
+# Rows 8001-8007 (metrics on port + 1000), latency service 8099.
+EXPOSE 8001-8007 9001-9007 8099
+
+# The slim image has no curl: the check is a few lines of standard-library
+# Python. It asks http://127.0.0.1:$BENCH_PORT/health, or the URL it is given.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-m", "bench.stack.healthcheck"]
+
+# Say which row to serve, e.g. `sab-serve flask-sync` (compose does, per service).
+CMD ["sab-serve", "--help"]

