@@ -7,6 +7,7 @@ be printed, tested and handed to the supervisor.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -263,3 +264,28 @@ def native_stack_config(
         programs.append(grafana_program(grafana, offset, state_dir, password.file))
         notices.append(password.notice())
     return NativeStackConfig(state_dir, offset, tuple(programs), tuple(missing), tuple(notices))
+
+
+def port_is_free(port: int) -> bool:
+    """Whether a server could listen on 127.0.0.1:``port`` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # Like the servers themselves: TIME_WAIT leftovers do not count as "taken".
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port_offset(candidates: range = range(20000, 56000, 1000)) -> int:
+    """The first offset in ``candidates`` at which every native port is free now.
+
+    For tests and side-by-side stacks; the ports can still be taken before use.
+    """
+    ports = [*(row.port for row in ROWS), *(row.metrics_port for row in ROWS)]
+    ports += [LATENCY_SERVICE_PORT, PROMETHEUS_PORT, GRAFANA_PORT]
+    for offset in candidates:
+        if all(port_is_free(port + offset) for port in ports):
+            return offset
+    raise StackError(f"no port offset in {candidates} has every stack port free")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from bench.stack.layout import (
     NativeStackConfig,
     StackError,
     native_stack_config,
+    port_is_free,
     prometheus_targets,
 )
 from bench.stack.prometheus_config import PrometheusConfigError, write_native_prometheus_config
@@ -105,18 +105,6 @@ def running_supervisord(state_dir: Path) -> psutil.Process | None:
     return process if ours else None
 
 
-def port_is_free(port: int) -> bool:
-    """Whether a server could listen on 127.0.0.1:``port`` right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # Like the servers themselves: TIME_WAIT leftovers do not count as "taken".
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((LOOPBACK, port))
-        except OSError:
-            return False
-        return True
-
-
 def refuse_to_start(config: NativeStackConfig) -> None:
     """Raise if this stack is already up or any of its ports is taken."""
     supervisord = running_supervisord(config.state_dir)
@@ -141,8 +129,9 @@ def refuse_to_start(config: NativeStackConfig) -> None:
 def prepare(config: NativeStackConfig, *, foreground: bool) -> Path:
     """Write the generated configs into the state directory; return supervisord.conf."""
     config.log_dir.mkdir(parents=True, exist_ok=True)
-    for program in config.rows:
-        Path(program.env["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+    for program in config.programs:
+        if "PROMETHEUS_MULTIPROC_DIR" in program.env:
+            Path(program.env["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
     if config.has(PROMETHEUS_PROGRAM):
         if not PROMETHEUS_SOURCE.is_file():
             raise StackError(f"{PROMETHEUS_SOURCE} is missing: the stack has no scrape config")
