@@ -9,6 +9,7 @@ own process tree, found from that pidfile.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import signal
 import subprocess
@@ -83,8 +84,16 @@ def supervisord_binary() -> Path:
     return Path(sys.executable).parent / "supervisord"
 
 
+# What a call can raise while supervisord starts, stops or is gone.
+RPC_ERRORS = (OSError, xmlrpc.client.Error, http.client.HTTPException)
+
+
 def supervisor_rpc(state_dir: Path) -> xmlrpc.client.ServerProxy:
-    """supervisord's XML-RPC API over the state directory's unix socket."""
+    """supervisord's XML-RPC API over the state directory's unix socket.
+
+    A new proxy per call: the transport keeps one connection, which a failed
+    call (supervisord still starting) leaves unusable.
+    """
     transport = SupervisorTransport(None, None, f"unix://{socket_path(state_dir)}")
     # The URL is a placeholder: the transport always talks to the unix socket.
     return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
@@ -192,11 +201,10 @@ def wait_until_healthy(
     """Poll every program's health URL until all answer; fail fast on a dead program."""
     deadline = time.monotonic() + timeout_s
     pending = {program.name: program for program in config.programs}
-    rpc = supervisor_rpc(config.state_dir)
     while pending:
         if supervisord is not None and supervisord.poll() is not None:
             raise StackError(f"supervisord exited with {supervisord.returncode}")
-        states = _program_states(rpc)
+        states = _program_states(config.state_dir)
         failed = [name for name in pending if states.get(name, ("", 0))[0] in _FAILED_STATES]
         if failed:
             raise StackNotHealthyError(_diagnosis(config, failed, "exited"))
@@ -216,11 +224,11 @@ def is_healthy(url: str) -> bool:
         return False
 
 
-def _program_states(rpc: xmlrpc.client.ServerProxy) -> dict[str, tuple[str, int]]:
+def _program_states(state_dir: Path) -> dict[str, tuple[str, int]]:
     """Program name -> (state name, pid); empty while supervisord is not answering."""
     try:
-        infos = rpc.supervisor.getAllProcessInfo()
-    except (OSError, xmlrpc.client.Error):
+        infos = supervisor_rpc(state_dir).supervisor.getAllProcessInfo()
+    except RPC_ERRORS:
         return {}
     assert isinstance(infos, list)
     return {info["name"]: (info["statename"], int(info["pid"]) or 0) for info in infos}
@@ -251,7 +259,7 @@ def native_status(state_dir: Path | None = None) -> list[ProgramStatus] | None:
     record = read_record(state_dir)
     if record is None or record.mode != "native" or running_supervisord(state_dir) is None:
         return None
-    states = _program_states(supervisor_rpc(state_dir))
+    states = _program_states(state_dir)
     return [
         ProgramStatus(
             name=program.name,
@@ -283,7 +291,7 @@ def stop_native(
     ours = [supervisord, *_descendants(supervisord)]
     try:
         supervisor_rpc(state_dir).supervisor.shutdown()
-    except (OSError, xmlrpc.client.Error):
+    except RPC_ERRORS:
         supervisord.terminate()
     survivors = _wait_gone(ours, timeout_s)
     for process in survivors:
