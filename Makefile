@@ -13,6 +13,8 @@ TARGET ?= all
 ENDPOINT ?=
 PROFILE ?= quick
 RUN ?=
+PROGRAM ?=
+LINES ?=
 
 .PHONY: help install lint format typecheck test run-native up down status logs loadtest bench report bench-overhead clean
 
@@ -46,8 +48,8 @@ down: ## Stop exactly what `make up` started
 status: ## Show what is running and where
 	$(BENCH) status
 
-logs: ## Show the stack's recent logs
-	$(BENCH) logs
+logs: ## Show the stack's recent logs: make logs [PROGRAM=flask-sync] [LINES=100]
+	$(BENCH) logs $(PROGRAM) $(if $(LINES),--lines "$(LINES)")
 
 loadtest: ## k6 load test: SCENARIO=three-users|ramp|arrival|spike|soak TARGET=row|all ENDPOINT=/path
 	$(BENCH) loadtest --scenario "$(SCENARIO)" --target "$(TARGET)" $(if $(ENDPOINT),--endpoint "$(ENDPOINT)")
