@@ -1,7 +1,8 @@
 """What the native stack runs, on which ports, with which environment.
 
-Pure description: nothing is written or started here, so the same answer can
-be printed, tested and handed to the supervisor.
+A description: nothing is started here, so the same answer can be printed,
+tested and handed to the supervisor. The one file it may write is Grafana's
+admin password, the first time a Grafana installation needs one.
 """
 
 from __future__ import annotations
