@@ -23,7 +23,9 @@ import psutil
 import pytest
 import yaml
 
+from bench.paths import REPO_ROOT
 from bench.prometheus import PrometheusClient
+from bench.stack.knobs import read_dotenv
 from bench.stack.layout import (
     NativeStackConfig,
     StackError,
@@ -130,8 +132,9 @@ def test_row_knobs_come_from_the_environment_over_dotenv(tmp_path: Path) -> None
     config = native_stack_config(offset=0, state_dir=tmp_path, env=env)
     assert config.program("flask-sync").env["BENCH_WORKERS"] == "3"
     assert config.program("flask-threads").env["BENCH_THREADS"] == "8"
-    # Not set in the environment: the value in .env (1 worker out of the box).
-    assert config.program("django-wsgi").env["BENCH_WORKERS"] == "1"
+    # Not set in the environment: the value in .env.
+    dotenv_workers = read_dotenv(REPO_ROOT / ".env")["DJANGO_WSGI_WORKERS"]
+    assert config.program("django-wsgi").env["BENCH_WORKERS"] == dotenv_workers
     assert "BENCH_WORKERS" not in config.program("fastapi-async").env
 
 
@@ -149,8 +152,8 @@ def test_every_port_shifts_with_the_offset(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"FLASK_SYNC_WORKERS": "zero"}, "BENCH_WORKERS='zero' is not an integer"),
-        ({"FLASK_GEVENT_CONNECTIONS": "0"}, "must be at least 1"),
+        ({"FLASK_SYNC_WORKERS": "zero"}, "flask-sync: FLASK_SYNC_WORKERS='zero' is not a whole"),
+        ({"FLASK_GEVENT_CONNECTIONS": "0"}, "FLASK_GEVENT_CONNECTIONS=0 must be at least 1"),
         ({"BENCH_PORT_OFFSET": "-5"}, "BENCH_PORT_OFFSET=-5 must be between 0 and"),
         ({"BENCH_PORT_OFFSET": "lots"}, "not an integer"),
     ],

@@ -57,10 +57,25 @@ def knob_values(env: Mapping[str, str] | None = None, dotenv: Path = DOTENV_PATH
     return {**read_dotenv(dotenv), **environ}
 
 
+class KnobError(ValueError):
+    """A row knob with a value the row cannot use."""
+
+
 def row_bench_env(row: Row, knobs: Mapping[str, str]) -> dict[str, str]:
-    """BENCH_* variables set by the row's knobs that have a value in ``knobs``."""
-    return {
-        bench_name: knobs[knob].strip()
-        for knob, bench_name in row_knobs(row).items()
-        if knobs.get(knob, "").strip()
-    }
+    """BENCH_* variables set by the row's knobs that have a value in ``knobs``.
+
+    Every knob is a count (workers, threads, connections): a whole number >= 1.
+    """
+    env = {}
+    for knob, bench_name in row_knobs(row).items():
+        raw = knobs.get(knob, "").strip()
+        if not raw:
+            continue
+        try:
+            value = int(raw)
+        except ValueError:
+            raise KnobError(f"{knob}={raw!r} is not a whole number") from None
+        if value < 1:
+            raise KnobError(f"{knob}={value} must be at least 1")
+        env[bench_name] = str(value)
+    return env

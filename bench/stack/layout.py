@@ -25,7 +25,7 @@ from bench.stack.grafana import (
     find_grafana,
     grafana_env,
 )
-from bench.stack.knobs import knob_values, row_bench_env
+from bench.stack.knobs import KnobError, knob_values, row_bench_env
 from services.rows import LATENCY_SERVICE_PORT, ROWS
 from services.settings import SettingsError, load_settings
 
@@ -161,12 +161,12 @@ def row_programs(offset: int, state_dir: Path, knobs: Mapping[str, str]) -> list
             "BENCH_LATENCY_URL": latency_url,
             "BENCH_INSTRUMENTATION": "on",
             "PROMETHEUS_MULTIPROC_DIR": str(state_dir / "metrics" / row.name),
-            **row_bench_env(row, knobs),
         }
         try:
+            env.update(row_bench_env(row, knobs))
             load_settings(row.name, env)
-        except SettingsError as error:
-            raise StackError(f"{row.name}: {error} (see docs/stack.md, row knobs)") from None
+        except (KnobError, SettingsError) as error:
+            raise StackError(f"{row.name}: {error} (row knobs: .env, docs/stack.md)") from None
         programs.append(
             Program(
                 name=row.name,
