@@ -76,7 +76,7 @@ class PrometheusClient:
 
     def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
         """Range query: the result matrix (list of {'metric', 'values'})."""
-        params = {"query": expr, "start": start, "end": end, "step": step}
+        params: dict[str, str | float] = {"query": expr, "start": start, "end": end, "step": step}
         result: list[dict[str, Any]] = self._get("/api/v1/query_range", params)["result"]
         return result
 
