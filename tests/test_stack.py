@@ -333,7 +333,7 @@ def test_down_with_nothing_up_says_so(tmp_path: Path) -> None:
 
 @pytest.mark.live
 def test_up_refuses_when_a_port_is_taken(tmp_path: Path) -> None:
-    cli = _cli(tmp_path / "state", free_port_offset(range(30000, 56000, 1000)))
+    cli = _cli(tmp_path / "state", free_port_offset(range(23250, 20000, -250)))
     taken = ROWS[2].port + cli.offset
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
         squatter.bind(("127.0.0.1", taken))
@@ -348,7 +348,7 @@ def test_up_refuses_when_a_port_is_taken(tmp_path: Path) -> None:
 
 @pytest.mark.live
 def test_run_native_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
-    cli = _cli(tmp_path / "state", free_port_offset(range(40000, 56000, 1000)))
+    cli = _cli(tmp_path / "state", free_port_offset(range(21500, 23500, 250)))
     process = subprocess.Popen(
         [BENCH, "run-native"],
         env=cli.env,

@@ -279,7 +279,12 @@ def port_is_free(port: int) -> bool:
         return True
 
 
-def free_port_offset(candidates: range = range(20000, 56000, 1000)) -> int:
+# Every shifted port stays below 32768, where Linux hands out ephemeral client
+# ports, so an outgoing connection cannot take one of them by chance.
+OFFSET_CANDIDATES = range(20000, 23500, 250)
+
+
+def free_port_offset(candidates: range = OFFSET_CANDIDATES) -> int:
     """The first offset in ``candidates`` at which every native port is free now.
 
     For tests and side-by-side stacks; the ports can still be taken before use.
