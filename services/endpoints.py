@@ -60,3 +60,6 @@ ROUTE_TEMPLATES: frozenset[str] = frozenset(endpoint.path for endpoint in ENDPOI
 def endpoints_for(interface: Interface) -> tuple[Endpoint, ...]:
     """The endpoints a row of this interface serves."""
     return tuple(e for e in ENDPOINTS if interface in e.interfaces)
+
+
+ENDPOINTS_BY_PATH: dict[str, Endpoint] = {endpoint.path: endpoint for endpoint in ENDPOINTS}

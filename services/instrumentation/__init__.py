@@ -1,30 +1,57 @@
 """Shared instrumentation for every row, at the WSGI/ASGI interface.
 
-Public API (the only thing row modules import):
-
-    instrument_wsgi(app, settings) -> WSGI app
-    instrument_asgi(app, settings, app_handles_lifespan=...) -> ASGI app
-
-NOTE: pass-through placeholders until the instrumentation lands in this
-session; the signatures are the contract.
+Row modules import only these two functions. docs/metrics.md lists the
+metrics; metrics.py defines each of them once.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from services.instrumentation.asgi import ASGIApp, ASGIMetricsMiddleware
+from services.instrumentation.exposition import multiprocess_mode, start_metrics_server
+from services.instrumentation.routes import served_routes
+from services.instrumentation.wsgi import WSGIMetricsMiddleware
 from services.settings import RowSettings
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
-def instrument_wsgi(app: Any, settings: RowSettings) -> Any:
-    """Wrap a WSGI app with the request metrics of the contract."""
-    return app
+__all__ = ["instrument_asgi", "instrument_wsgi"]
 
 
-def instrument_asgi(app: Any, settings: RowSettings, *, app_handles_lifespan: bool) -> Any:
+def instrument_wsgi(app: WSGIApplication, settings: RowSettings) -> WSGIApplication:
+    """Wrap a WSGI app with the request metrics (the bare app when instrumentation is off)."""
+    if not settings.instrumented:
+        return app
+    return WSGIMetricsMiddleware(app, served_routes("wsgi"))
+
+
+def instrument_asgi(app: ASGIApp, settings: RowSettings, *, app_handles_lifespan: bool) -> ASGIApp:
     """Wrap an ASGI app with request metrics, event-loop lag and thread-pool probes.
 
     ``app_handles_lifespan`` is False for apps that reject the lifespan scope
-    (Django), in which case the middleware answers lifespan itself.
+    (Django); the middleware then answers lifespan itself.
     """
-    return app
+    if not settings.instrumented:
+        return app
+    return ASGIMetricsMiddleware(
+        app,
+        routes=served_routes("asgi"),
+        app_handles_lifespan=app_handles_lifespan,
+        on_startup=_single_process_metrics_server(settings),
+    )
+
+
+def _single_process_metrics_server(settings: RowSettings) -> Callable[[], None]:
+    """Under uvicorn alone this process serves /metrics; under gunicorn the master does."""
+    started = threading.Event()
+
+    def start_once() -> None:
+        if not multiprocess_mode() and not started.is_set():
+            started.set()
+            start_metrics_server(settings)
+
+    return start_once

@@ -1,0 +1,1 @@
+"""One Django project, served over WSGI (django-wsgi) and ASGI (django-asgi)."""

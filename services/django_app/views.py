@@ -1,0 +1,201 @@
+"""Django views: sync views for the WSGI row, async views for the ASGI row.
+
+On django-asgi, /io/thread is a plain sync view: Django runs it through
+``sync_to_async(thread_sensitive=True)``, i.e. on ONE shared thread, so
+concurrent requests to it queue behind each other (tests/test_concurrency.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from services.downstream import AsyncDownstream, DownstreamError, SyncDownstream
+from services.endpoints import ENDPOINTS_BY_PATH
+from services.settings import RowSettings
+from services.workload import (
+    HEALTH_BODY,
+    BadRequest,
+    cpu_body,
+    cpu_work,
+    hello_body,
+    method_not_allowed_body,
+    not_found_body,
+    parse_params,
+    slept_body,
+)
+
+SyncView = Callable[..., HttpResponse]
+AsyncView = Callable[..., Awaitable[HttpResponse]]
+
+
+class _Row:
+    """The row this process serves, set once by create_*_app before requests."""
+
+    settings: RowSettings | None = None
+    sync_downstream: SyncDownstream | None = None
+    async_downstream: AsyncDownstream | None = None
+
+
+def configure(settings: RowSettings) -> None:
+    _Row.settings = settings
+    _Row.sync_downstream = SyncDownstream(settings.latency_url)
+    _Row.async_downstream = AsyncDownstream(settings.latency_url)
+
+
+def _row_settings() -> RowSettings:
+    if _Row.settings is None:
+        raise RuntimeError("services.django_app.views.configure() was not called")
+    return _Row.settings
+
+
+def _params(request: HttpRequest) -> dict[str, int]:
+    return parse_params(ENDPOINTS_BY_PATH[request.path], request.META.get("QUERY_STRING", ""))
+
+
+def _error_response(error: BadRequest | DownstreamError) -> JsonResponse:
+    status = 400 if isinstance(error, BadRequest) else error.status
+    return JsonResponse(error.body(), status=status)
+
+
+def sync_endpoint(view: SyncView) -> SyncView:
+    """GET only; bad input and downstream failures become JSON 4xx/5xx answers."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest) -> HttpResponse:
+        if request.method not in {"GET", "HEAD"}:
+            return JsonResponse(
+                method_not_allowed_body(str(request.method), request.path), status=405
+            )
+        try:
+            return view(request)
+        except (BadRequest, DownstreamError) as error:
+            return _error_response(error)
+
+    return wrapper
+
+
+def async_endpoint(view: AsyncView) -> AsyncView:
+    """The async twin of sync_endpoint (Django sees a coroutine function)."""
+
+    @functools.wraps(view)
+    async def wrapper(request: HttpRequest) -> HttpResponse:
+        if request.method not in {"GET", "HEAD"}:
+            return JsonResponse(
+                method_not_allowed_body(str(request.method), request.path), status=405
+            )
+        try:
+            return await view(request)
+        except (BadRequest, DownstreamError) as error:
+            return _error_response(error)
+
+    return wrapper
+
+
+def _json(body: dict[str, Any]) -> JsonResponse:
+    return JsonResponse(body)
+
+
+# --- both interfaces ---------------------------------------------------------
+
+
+@sync_endpoint
+def health(request: HttpRequest) -> HttpResponse:
+    return _json(HEALTH_BODY)
+
+
+@async_endpoint
+async def health_async(request: HttpRequest) -> HttpResponse:
+    return _json(HEALTH_BODY)
+
+
+# --- WSGI row: sync views ----------------------------------------------------
+
+
+@sync_endpoint
+def hello(request: HttpRequest) -> HttpResponse:
+    _params(request)
+    return _json(hello_body(_row_settings()))
+
+
+@sync_endpoint
+def io_sleep(request: HttpRequest) -> HttpResponse:
+    ms = _params(request)["ms"]
+    time.sleep(ms / 1000)
+    return _json(slept_body(ms, "time.sleep"))
+
+
+@sync_endpoint
+def cpu(request: HttpRequest) -> HttpResponse:
+    n = _params(request)["n"]
+    return _json(cpu_body(n, cpu_work(n)))
+
+
+@sync_endpoint
+def downstream(request: HttpRequest) -> HttpResponse:
+    ms = _params(request)["ms"]
+    assert _Row.sync_downstream is not None
+    return _json(_Row.sync_downstream.call(ms))
+
+
+# --- ASGI row: async views, plus the two deliberate contrasts ----------------
+
+
+@async_endpoint
+async def hello_async(request: HttpRequest) -> HttpResponse:
+    _params(request)
+    return _json(hello_body(_row_settings()))
+
+
+@async_endpoint
+async def io_async(request: HttpRequest) -> HttpResponse:
+    ms = _params(request)["ms"]
+    await asyncio.sleep(ms / 1000)
+    return _json(slept_body(ms, "await asyncio.sleep"))
+
+
+@async_endpoint
+async def io_blocking(request: HttpRequest) -> HttpResponse:
+    ms = _params(request)["ms"]
+    time.sleep(ms / 1000)  # the anti-pattern, on purpose: blocks the event loop
+    return _json(slept_body(ms, "time.sleep in async def"))
+
+
+@sync_endpoint
+def io_thread(request: HttpRequest) -> HttpResponse:
+    ms = _params(request)["ms"]
+    time.sleep(ms / 1000)  # sync view under ASGI: Django's single thread-sensitive thread
+    return _json(slept_body(ms, "time.sleep in Django's sync_to_async thread"))
+
+
+@async_endpoint
+async def cpu_async(request: HttpRequest) -> HttpResponse:
+    n = _params(request)["n"]
+    return _json(cpu_body(n, cpu_work(n)))  # on the loop: CPU work blocks it
+
+
+@async_endpoint
+async def downstream_async(request: HttpRequest) -> HttpResponse:
+    ms = _params(request)["ms"]
+    assert _Row.async_downstream is not None
+    return _json(await _Row.async_downstream.call(ms))
+
+
+# --- errors --------------------------------------------------------------------
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return JsonResponse(not_found_body(request.path), status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"error": "internal error; see the server log"}, status=500)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return JsonResponse({"error": f"bad request: {exception}"}, status=400)

@@ -1,0 +1,1 @@
+"""FastAPI app shared by fastapi-async (uvicorn) and fastapi-gunicorn."""

@@ -1,0 +1,1 @@
+"""Flask app shared by flask-sync, flask-threads and flask-gevent."""

@@ -1,0 +1,77 @@
+"""Pure ASGI middleware (not BaseHTTPMiddleware): request metrics and probes."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from services.endpoints import HEALTH_PATH
+from services.instrumentation.probes import ProbeTask
+from services.instrumentation.recording import begin, end
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class ASGIMetricsMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        routes: frozenset[str],
+        app_handles_lifespan: bool,
+        on_startup: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.app = app
+        self.routes = routes
+        self.app_handles_lifespan = app_handles_lifespan
+        self.on_startup = on_startup
+        self.probe = ProbeTask()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] != HEALTH_PATH:
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = begin(scope["method"], scope["path"], self.routes)
+        status = 500  # what we record if the app fails before answering
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            end(request, status)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def observing_receive() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.on_startup()
+                self.probe.start()
+            elif message["type"] == "lifespan.shutdown":
+                await self.probe.stop()
+            return message
+
+        if self.app_handles_lifespan:
+            await self.app(scope, observing_receive, send)
+            return
+        # The app rejects lifespan (Django): complete the protocol ourselves.
+        while True:
+            message = await observing_receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return

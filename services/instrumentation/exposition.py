@@ -1,0 +1,31 @@
+"""The /metrics HTTP server, on its own port, outside the request workers."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from services.instrumentation.collectors import ServerCollector
+from services.settings import RowSettings
+
+
+def multiprocess_mode() -> bool:
+    """True under gunicorn: workers write samples to files the master aggregates."""
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+def start_metrics_server(settings: RowSettings) -> None:
+    """Serve /metrics on settings.metrics_port from a daemon thread of this process.
+
+    Called in the gunicorn master (multiprocess: aggregate every worker's
+    files) or in the single uvicorn process (the default registry).
+    """
+    if multiprocess_mode():
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        registry = REGISTRY
+    registry.register(ServerCollector(settings, root_pid=os.getpid()))
+    start_http_server(settings.metrics_port, addr=settings.host, registry=registry)

@@ -1,0 +1,1 @@
+"""The latency service that /downstream calls: answers after ?ms=N."""
