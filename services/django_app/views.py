@@ -1,8 +1,9 @@
 """Django views: sync views for the WSGI row, async views for the ASGI row.
 
 On django-asgi, /io/thread is a plain sync view: Django runs it through
-``sync_to_async(thread_sensitive=True)``, i.e. on ONE shared thread, so
-concurrent requests to it queue behind each other (tests/test_concurrency.py).
+``sync_to_async(thread_sensitive=True)`` inside a per-request
+ThreadSensitiveContext, so each request in flight gets its own thread and
+concurrent requests overlap (tests/test_concurrency.py shows it).
 """
 
 from __future__ import annotations
@@ -169,7 +170,7 @@ async def io_blocking(request: HttpRequest) -> HttpResponse:
 @sync_endpoint
 def io_thread(request: HttpRequest) -> HttpResponse:
     ms = _params(request)["ms"]
-    time.sleep(ms / 1000)  # sync view under ASGI: Django's single thread-sensitive thread
+    time.sleep(ms / 1000)  # sync view under ASGI: a thread per request (see module doc)
     return _json(slept_body(ms, "time.sleep in Django's sync_to_async thread"))
 
 
