@@ -160,8 +160,11 @@ def row_programs(offset: int, state_dir: Path, knobs: Mapping[str, str]) -> list
             "BENCH_METRICS_PORT": str(metrics_port),
             "BENCH_LATENCY_URL": latency_url,
             "BENCH_INSTRUMENTATION": "on",
-            "PROMETHEUS_MULTIPROC_DIR": str(state_dir / "metrics" / row.name),
         }
+        if row.server == "gunicorn":
+            # Inside the state directory rather than the shared /tmp default,
+            # so two stacks (a test beside the user's) never mix their files.
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(state_dir / "metrics" / row.name)
         try:
             env.update(row_bench_env(row, knobs))
             load_settings(row.name, env)
