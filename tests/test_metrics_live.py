@@ -1,0 +1,206 @@
+"""The metric contract against real multi-worker gunicorn and real uvicorn."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from bench.procs import free_port, running_row
+from tests.concurrent_requests import fire_together
+from tests.scrape import Scrape, scrape
+
+pytestmark = pytest.mark.live
+
+DURATION_COUNT = "http_server_request_duration_seconds_count"
+ASGI_ONLY = {
+    "bench_event_loop_lag_seconds_count",
+    "bench_threadpool_busy",
+    "bench_threadpool_size",
+    "bench_threadpool_waiting",
+}
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.1)
+
+
+@contextmanager
+def in_background(url: str, count: int) -> Iterator[None]:
+    """``count`` concurrent GETs to ``url`` running while the block executes."""
+    thread = threading.Thread(target=fire_together, args=(url, count), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join(timeout=60)
+
+
+def test_request_count_is_exact_across_four_workers(tmp_path: Path) -> None:
+    requests = 60
+    with running_row("flask-sync", tmp_path, workers=4) as server:
+
+        def one(_: int) -> int:
+            return httpx.get(f"{server.base_url}/io?ms=20", timeout=10).status_code
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = list(pool.map(one, range(requests)))
+        metrics = scrape(server.metrics_url)
+        workers = psutil.Process(server.process.pid).children()
+    assert statuses == [200] * requests
+    assert len(workers) == 4
+    assert metrics.value(DURATION_COUNT, route="/io", status="200", method="GET") == requests
+    assert metrics.value(DURATION_COUNT) == requests  # nothing else was counted, not /health
+
+
+def test_active_busy_and_backlog_while_workers_sleep(tmp_path: Path) -> None:
+    with running_row("flask-sync", tmp_path, workers=4) as server:
+        # K=3 below the slots: all three are inside the app.
+        with in_background(f"{server.base_url}/io?ms=2500", 3):
+            wait_for(lambda: scrape(server.metrics_url).value("bench_worker_busy") == 3)
+            during = scrape(server.metrics_url)
+        assert during.value("http_server_active_requests", route="/io") == 3
+        assert during.value("bench_worker_slots") == 4
+        # K=6 above the slots: 4 inside, 2 waiting in the kernel's accept queue,
+        # and /metrics still answers fast because the master serves it.
+        with in_background(f"{server.base_url}/io?ms=2500", 6):
+            wait_for(lambda: scrape(server.metrics_url).value("bench_worker_busy") == 4)
+            started = time.perf_counter()
+            saturated = scrape(server.metrics_url, timeout_s=1.0)
+            scrape_seconds = time.perf_counter() - started
+        assert scrape_seconds < 1.0
+        assert saturated.value("http_server_active_requests", route="/io") == 4
+        assert saturated.value("bench_listen_backlog") >= 1
+        wait_for(lambda: scrape(server.metrics_url).value("bench_worker_busy") == 0, 20)
+        after = scrape(server.metrics_url)
+    assert after.value("http_server_active_requests") == 0
+    assert after.value("bench_listen_backlog") == 0
+    assert after.value(DURATION_COUNT, route="/io") == 9
+
+
+def test_one_sync_worker_queues_the_rest_in_the_kernel(tmp_path: Path) -> None:
+    with running_row("flask-sync", tmp_path, workers=1) as server:
+        with in_background(f"{server.base_url}/io?ms=2500", 4):
+            wait_for(lambda: scrape(server.metrics_url).value("bench_listen_backlog") == 3)
+            metrics = scrape(server.metrics_url)
+        assert metrics.value("bench_worker_busy") == 1
+        assert metrics.value("bench_worker_slots") == 1
+
+
+def test_dead_worker_leaves_the_live_gauges(tmp_path: Path) -> None:
+    with running_row("flask-threads", tmp_path, workers=2, threads=3) as server:
+        httpx.get(f"{server.base_url}/hello", timeout=5)
+        assert scrape(server.metrics_url).value("bench_worker_slots") == 6
+        master = psutil.Process(server.process.pid)
+        victim = master.children()[0]
+        os.kill(victim.pid, signal.SIGKILL)
+
+        def respawned() -> bool:
+            pids = {child.pid for child in master.children()}
+            return len(pids) == 2 and victim.pid not in pids
+
+        wait_for(respawned)
+        wait_for(lambda: scrape(server.metrics_url).value("bench_worker_slots") == 6)
+        metrics = scrape(server.metrics_url)
+    # Counters of the dead worker stay (its requests happened); its gauges do not.
+    assert metrics.value(DURATION_COUNT, route="/hello") == 1
+
+
+def test_stale_files_are_wiped_at_start(tmp_path: Path) -> None:
+    port = free_port()
+    with running_row("flask-sync", tmp_path, port=port) as server:
+        for _ in range(5):
+            httpx.get(f"{server.base_url}/hello", timeout=5)
+        assert scrape(server.metrics_url).value(DURATION_COUNT) == 5
+    multiproc_dir = tmp_path / f"metrics-flask-sync-{port}"
+    assert any(multiproc_dir.iterdir())  # the first run left its files behind
+    with running_row("flask-sync", tmp_path, port=port) as server:
+        assert scrape(server.metrics_url).value(DURATION_COUNT) == 0
+
+
+def test_event_loop_lag_records_the_blocked_time(tmp_path: Path) -> None:
+    with running_row("fastapi-async", tmp_path) as server:
+        before = scrape(server.metrics_url)
+        assert httpx.get(f"{server.base_url}/io/blocking?ms=500", timeout=10).status_code == 200
+        time.sleep(0.3)
+        after = scrape(server.metrics_url)
+    lag = "bench_event_loop_lag_seconds"
+    late = (after.value(f"{lag}_count") - after.value(f"{lag}_bucket", le="0.25")) - (
+        before.value(f"{lag}_count") - before.value(f"{lag}_bucket", le="0.25")
+    )
+    assert late >= 1, "no probe woke more than 0.25 s late"
+    assert after.value(f"{lag}_sum") - before.value(f"{lag}_sum") >= 0.4
+
+
+def test_threadpool_busy_counts_io_thread_in_flight(tmp_path: Path) -> None:
+    with running_row("fastapi-async", tmp_path) as server:
+        idle = scrape(server.metrics_url)
+        with in_background(f"{server.base_url}/io/thread?ms=2000", 3):
+            wait_for(lambda: scrape(server.metrics_url).value("bench_threadpool_busy") == 3)
+            during = scrape(server.metrics_url)
+        wait_for(lambda: scrape(server.metrics_url).value("bench_threadpool_busy") == 0)
+    assert idle.value("bench_threadpool_busy") == 0
+    assert during.value("bench_threadpool_size") == 40  # AnyIO's default limiter
+    assert during.value("http_server_active_requests", route="/io/thread") == 3
+
+
+def test_gunicorn_event_loops_export_through_the_master(tmp_path: Path) -> None:
+    with running_row("fastapi-gunicorn", tmp_path, workers=2) as server:
+        httpx.get(f"{server.base_url}/hello", timeout=5)
+        wait_for(lambda: scrape(server.metrics_url).value("bench_threadpool_size") == 80)
+        metrics = scrape(server.metrics_url)
+    assert metrics.value("bench_event_loop_lag_seconds_count") > 0
+    assert metrics.value(DURATION_COUNT, route="/hello") == 1
+    assert "bench_worker_slots" not in metrics.names()
+
+
+def test_cpu_seconds_grow_with_cpu_work(tmp_path: Path) -> None:
+    with running_row("flask-sync", tmp_path, workers=2) as server:
+        before = scrape(server.metrics_url).value("bench_process_cpu_seconds_total")
+        for _ in range(4):
+            httpx.get(f"{server.base_url}/cpu?n=1000000", timeout=30)
+        after = scrape(server.metrics_url).value("bench_process_cpu_seconds_total")
+    assert after - before >= 0.2
+
+
+@pytest.mark.parametrize(
+    ("row", "knobs", "workers", "threads"),
+    [
+        ("flask-threads", {"workers": 2, "threads": 3}, "2", "3"),
+        ("flask-gevent", {"workers": 1}, "1", "1"),
+        ("django-asgi", {}, "1", "1"),
+    ],
+)
+def test_service_info_and_which_metrics_each_row_exports(
+    row: str, knobs: dict[str, int], workers: str, threads: str, tmp_path: Path
+) -> None:
+    with running_row(row, tmp_path, **knobs) as server:
+        httpx.get(f"{server.base_url}/hello", timeout=5)
+        httpx.get(f"{server.base_url}/health", timeout=5)
+        httpx.get(f"{server.base_url}/no/such/path/42", timeout=5)
+        time.sleep(0.3)
+        metrics: Scrape = scrape(server.metrics_url)
+    [info] = metrics.labels_of("bench_service_info")
+    assert info["service"] == row
+    assert (info["workers"], info["threads"]) == (workers, threads)
+    routes = {labels["route"] for labels in metrics.labels_of(DURATION_COUNT)}
+    assert routes == {"/hello", "unmatched"}  # never a raw path, never /health
+    if row.startswith("django-asgi"):
+        assert metrics.names() >= ASGI_ONLY
+        assert "bench_worker_slots" not in metrics.names()
+    else:
+        assert not ASGI_ONLY & metrics.names()
+        assert "bench_worker_slots" in metrics.names()
