@@ -69,6 +69,7 @@ def running_process(
     argv: list[str], env: Mapping[str, str], ready_url: str, log: Path
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``argv`` in its own process group until the block exits, whatever happens."""
+    log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as log_file:
         process = subprocess.Popen(
             argv, env=dict(env), stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True

@@ -1,0 +1,138 @@
+"""Run one k6 test and collect its JSON summary; used by `bench loadtest` and the matrix."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.k6 import checked_k6
+
+SUMMARY_FILE = "summary.json"
+LOG_FILE = "k6.log"
+# k6 exits with 105 when a signal stopped the run, 99 when thresholds failed.
+EXIT_INTERRUPTED = 105
+EXIT_THRESHOLDS_FAILED = 99
+# Tags k6 attaches to every sample. `url` is left out on purpose: with query
+# strings it would make one Prometheus series per distinct URL.
+SYSTEM_TAGS = "status,method,name,group,check,error,error_code,scenario,expected_response"
+INTERRUPT_GRACE_S = 30.0
+
+
+@dataclass(frozen=True)
+class K6Run:
+    script: Path
+    env: Mapping[str, str]  # passed to the script as -e KEY=VALUE (__ENV)
+    run_dir: Path
+    testid: str
+    prometheus_url: str | None = None  # push by remote write when set
+    tags: Mapping[str, str] = field(default_factory=dict)
+    cpus: frozenset[int] | None = None  # pin k6 to these cores
+
+
+@dataclass(frozen=True)
+class K6Result:
+    exit_code: int
+    summary: dict[str, Any]
+    summary_path: Path
+    partial: bool
+    started_at: str
+    ended_at: str
+    k6_version: str
+    log_path: Path
+
+    @property
+    def thresholds_passed(self) -> bool:
+        return self.exit_code == 0
+
+    def stdout_summary(self) -> str:
+        """The text summary the script printed (handleSummary's stdout)."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def remote_write_env(prometheus_url: str) -> dict[str, str]:
+    """k6's Prometheus remote-write output: native histograms, pushed every second."""
+    return {
+        "K6_PROMETHEUS_RW_SERVER_URL": f"{prometheus_url.rstrip('/')}/api/v1/write",
+        "K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM": "true",
+        "K6_PROMETHEUS_RW_PUSH_INTERVAL": "1s",
+    }
+
+
+def k6_argv(binary: Path, run: K6Run, summary_path: Path) -> list[str]:
+    argv = [str(binary), "run", "--no-color", "--quiet", f"--system-tags={SYSTEM_TAGS}"]
+    for key, value in {"testid": run.testid, **run.tags}.items():
+        argv += ["--tag", f"{key}={value}"]
+    for key, value in {**run.env, "SUMMARY_PATH": str(summary_path)}.items():
+        argv += ["-e", f"{key}={value}"]
+    if run.prometheus_url:
+        argv += ["-o", "experimental-prometheus-rw"]
+    return [*argv, str(run.script)]
+
+
+def _pin(cpus: frozenset[int] | None) -> Any:
+    if cpus is None:
+        return None
+
+    def pin() -> None:
+        os.sched_setaffinity(0, cpus)
+
+    return pin
+
+
+def run_k6(run: K6Run, *, timeout_s: float) -> K6Result:
+    """Run k6 until it ends, ``timeout_s`` passes, or Ctrl-C; the summary is kept in all cases."""
+    binary, version = checked_k6()
+    run.run_dir.mkdir(parents=True, exist_ok=True)
+    summary_path = run.run_dir / SUMMARY_FILE
+    log_path = run.run_dir / LOG_FILE
+    env = {**os.environ, "K6_NO_USAGE_REPORT": "true"}
+    if run.prometheus_url:
+        env.update(remote_write_env(run.prometheus_url))
+    started_at = _now()
+    interrupted = False
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            k6_argv(binary, run, summary_path),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            # Its own session: a terminal Ctrl-C reaches only us, and we forward
+            # exactly one SIGINT (a second one makes k6 abort without a summary).
+            start_new_session=True,
+            preexec_fn=_pin(run.cpus),  # noqa: PLW1509 - affinity must be set before k6 starts its threads
+        )
+        try:
+            exit_code = process.wait(timeout=timeout_s)
+        except (KeyboardInterrupt, subprocess.TimeoutExpired):
+            # k6 stops gracefully on SIGINT and still writes its summary.
+            interrupted = True
+            process.send_signal(signal.SIGINT)
+            try:
+                exit_code = process.wait(timeout=INTERRUPT_GRACE_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                exit_code = process.wait()
+    summary: dict[str, Any] = {}
+    if summary_path.exists():
+        summary = json.loads(summary_path.read_text())
+    return K6Result(
+        exit_code=exit_code,
+        summary=summary,
+        summary_path=summary_path,
+        partial=interrupted or exit_code == EXIT_INTERRUPTED,
+        started_at=started_at,
+        ended_at=_now(),
+        k6_version=version,
+        log_path=log_path,
+    )
