@@ -216,3 +216,11 @@ def test_container_healthcheck_reports_a_real_service(tmp_path: Path) -> None:
     unset = run()
     assert unset.returncode == 1
     assert "BENCH_PORT is not set" in unset.stderr
+
+
+def test_k6_default_command_runs_a_script_that_exists(services: dict[str, Any]) -> None:
+    command = services["k6"]["command"]
+    script = command[-1]
+    assert script.startswith("/loadtests/")
+    assert (REPO_ROOT / "loadtests" / script.removeprefix("/loadtests/")).is_file()
+    assert services["k6"]["environment"]["BASE_URL"].startswith("http://127.0.0.1:")
