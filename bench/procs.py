@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +49,17 @@ def stop_process_group(process: subprocess.Popen[bytes]) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
+def pin_to(cpus: frozenset[int] | None) -> Callable[[], None] | None:
+    """A preexec_fn that pins the child to ``cpus`` (None: no pinning)."""
+    if cpus is None:
+        return None
+
+    def pin() -> None:
+        os.sched_setaffinity(0, cpus)
+
+    return pin
+
+
 def wait_until_http_ok(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     """Poll ``url`` until it answers 200; fail with the server log if it never does."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
@@ -66,13 +77,25 @@ def wait_until_http_ok(url: str, process: subprocess.Popen[bytes], log: Path) ->
 
 @contextmanager
 def running_process(
-    argv: list[str], env: Mapping[str, str], ready_url: str, log: Path
+    argv: list[str],
+    env: Mapping[str, str],
+    ready_url: str,
+    log: Path,
+    cpus: frozenset[int] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``argv`` in its own process group until the block exits, whatever happens."""
+    """Run ``argv`` in its own process group until the block exits, whatever happens.
+
+    ``cpus`` pins it (and every process it forks) to those cores.
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as log_file:
         process = subprocess.Popen(
-            argv, env=dict(env), stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+            argv,
+            env=dict(env),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=pin_to(cpus),  # noqa: PLW1509 - affinity is inherited by forked workers
         )
         try:
             wait_until_http_ok(ready_url, process, log)
@@ -92,7 +115,11 @@ class RunningRow:
 
 @contextmanager
 def running_row(
-    row: str, workdir: Path, latency_url: str | None = None, **knobs: str | int
+    row: str,
+    workdir: Path,
+    latency_url: str | None = None,
+    cpus: frozenset[int] | None = None,
+    **knobs: str | int,
 ) -> Iterator[RunningRow]:
     """Serve ``row`` with `sab-serve` (its container command) on free ports.
 
@@ -113,7 +140,7 @@ def running_row(
     base_url = f"http://{LOOPBACK}:{port}"
     log = workdir / f"{row}-{port}.log"
     argv = [sys.executable, "-m", "services.serve", row]
-    with running_process(argv, env, f"{base_url}/health", log) as process:
+    with running_process(argv, env, f"{base_url}/health", log, cpus) as process:
         yield RunningRow(row, base_url, f"http://{LOOPBACK}:{metrics_port}/metrics", process, log)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.k6 import checked_k6
+from bench.procs import pin_to
 
 SUMMARY_FILE = "summary.json"
 LOG_FILE = "k6.log"
@@ -80,16 +81,6 @@ def k6_argv(binary: Path, run: K6Run, summary_path: Path) -> list[str]:
     return [*argv, str(run.script)]
 
 
-def _pin(cpus: frozenset[int] | None) -> Any:
-    if cpus is None:
-        return None
-
-    def pin() -> None:
-        os.sched_setaffinity(0, cpus)
-
-    return pin
-
-
 def run_k6(run: K6Run, *, timeout_s: float) -> K6Result:
     """Run k6 until it ends, ``timeout_s`` passes, or Ctrl-C; the summary is kept in all cases."""
     binary, version = checked_k6()
@@ -110,7 +101,7 @@ def run_k6(run: K6Run, *, timeout_s: float) -> K6Result:
             # Its own session: a terminal Ctrl-C reaches only us, and we forward
             # exactly one SIGINT (a second one makes k6 abort without a summary).
             start_new_session=True,
-            preexec_fn=_pin(run.cpus),  # noqa: PLW1509 - affinity must be set before k6 starts its threads
+            preexec_fn=pin_to(run.cpus),  # noqa: PLW1509 - affinity must be set before k6 starts its threads
         )
         try:
             exit_code = process.wait(timeout=timeout_s)

@@ -10,10 +10,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from services.instrumentation.metrics import (
+    ACTIVE_REQUESTS_NAME,
     LISTEN_BACKLOG,
     PROCESS_CPU,
     SERVICE_INFO,
     SERVICE_INFO_LABELS,
+    WORKER_BUSY,
 )
 from services.settings import RowSettings
 
@@ -64,15 +66,27 @@ class ProcessTreeCpu:
         return self._exited_total + sum(current.values())
 
 
-class ServerCollector(Collector):
-    """bench_listen_backlog, bench_process_cpu_seconds_total and bench_service_info."""
+def active_requests_total(source: Collector) -> float:
+    """Sum of http_server_active_requests over routes, as ``source`` exports it."""
+    return sum(
+        sample.value
+        for family in source.collect()
+        if family.name == ACTIVE_REQUESTS_NAME
+        for sample in family.samples
+    )
 
-    def __init__(self, settings: RowSettings, root_pid: int) -> None:
+
+class ServerCollector(Collector):
+    """Scrape-time values: backlog, busy, CPU seconds and service info."""
+
+    def __init__(self, settings: RowSettings, root_pid: int, requests_source: Collector) -> None:
         self.settings = settings
         self.cpu = ProcessTreeCpu(root_pid)
+        self.requests_source = requests_source
 
     def collect(self) -> Iterator[Metric]:
         yield GaugeMetricFamily(*LISTEN_BACKLOG, value=listen_backlog(self.settings.port))
+        yield GaugeMetricFamily(*WORKER_BUSY, value=active_requests_total(self.requests_source))
         yield CounterMetricFamily(*PROCESS_CPU, value=self.cpu.total_seconds())
         info = GaugeMetricFamily(*SERVICE_INFO, labels=SERVICE_INFO_LABELS)
         row = self.settings.row

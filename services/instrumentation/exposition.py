@@ -6,8 +6,10 @@ import os
 
 from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 from services.instrumentation.collectors import ServerCollector
+from services.instrumentation.metrics import ACTIVE_REQUESTS
 from services.settings import RowSettings
 
 
@@ -22,10 +24,12 @@ def start_metrics_server(settings: RowSettings) -> None:
     Called in the gunicorn master (multiprocess: aggregate every worker's
     files) or in the single uvicorn process (the default registry).
     """
+    requests_source: Collector
     if multiprocess_mode():
         registry = CollectorRegistry()
-        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        requests_source = MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry = REGISTRY
-    registry.register(ServerCollector(settings, root_pid=os.getpid()))
+        requests_source = ACTIVE_REQUESTS
+    registry.register(ServerCollector(settings, os.getpid(), requests_source))
     start_http_server(settings.metrics_port, addr=settings.host, registry=registry)

@@ -45,8 +45,9 @@ REQUEST_DURATION = Histogram(
     ["method", "route", "status"],
     buckets=REQUEST_DURATION_BUCKETS,
 )
+ACTIVE_REQUESTS_NAME = "http_server_active_requests"
 ACTIVE_REQUESTS = Gauge(
-    "http_server_active_requests",
+    ACTIVE_REQUESTS_NAME,
     "Requests inside the app right now (concurrency), by route template.",
     ["route"],
     multiprocess_mode="livesum",
@@ -62,19 +63,16 @@ PROCESS_CPU = (
     "bench_process_cpu_seconds",
     "CPU seconds used by the row's server processes (master and workers).",
 )
+# Derived at scrape time from http_server_active_requests (their sum), which
+# keeps two gauge updates off every request.
+WORKER_BUSY = (
+    "bench_worker_busy",
+    "Request slots in use (requests inside the app); saturation = busy / slots.",
+)
 SERVICE_INFO = ("bench_service_info", "What this row is: framework, interface, server, knobs.")
 SERVICE_INFO_LABELS = (
     "service", "framework", "interface", "server", "worker_class", "workers", "threads",
 )  # fmt: skip
-
-
-@cache
-def worker_busy() -> Gauge:
-    return Gauge(
-        "bench_worker_busy",
-        "Request slots in use (requests being served); saturation = busy / slots.",
-        multiprocess_mode="livesum",
-    )
 
 
 @cache
