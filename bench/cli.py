@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "bench.loadtest.commands",
     "bench.matrix.commands",
     "bench.overhead",
+    "bench.dashboards",
 )
 
 

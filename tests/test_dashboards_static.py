@@ -1,0 +1,261 @@
+"""Grafana provisioning and the dashboard, checked without a Grafana.
+
+Every metric a panel or a recording rule reads must be one the instrumentation
+really exports, a recording rule, or a k6 series: a typo would otherwise only
+show up as an empty panel in front of an audience.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics import MetricWrapperBase
+
+from bench.dashboards import DASHBOARD_PATH, DATASOURCE, dashboard, panel_queries, render
+from bench.paths import GRAFANA_DIR, PROMETHEUS_DIR
+from services.instrumentation import metrics
+from services.instrumentation.collectors import ServerCollector
+from services.settings import load_settings
+
+PROVISIONING = GRAFANA_DIR / "provisioning"
+RULE_FILES = sorted((PROMETHEUS_DIR / "rules").glob("*.yml"))
+
+# What k6 1.1.0 pushes with `-o experimental-prometheus-rw` and
+# K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM=true, as listed by a real
+# Prometheus after `bench loadtest --scenario arrival` (docs/dashboards.md):
+# counters get _total, rates _rate, trends are native histograms in seconds.
+K6_METRICS = frozenset({
+    "k6_checks_rate", "k6_data_received_total", "k6_data_sent_total",
+    "k6_dropped_iterations_total", "k6_http_req_blocked_seconds",
+    "k6_http_req_connecting_seconds", "k6_http_req_duration_seconds",
+    "k6_http_req_failed_rate", "k6_http_req_receiving_seconds",
+    "k6_http_req_sending_seconds", "k6_http_req_tls_handshaking_seconds",
+    "k6_http_req_waiting_seconds", "k6_http_reqs_total",
+    "k6_iteration_duration_seconds", "k6_iterations_total", "k6_vus", "k6_vus_max",
+})  # fmt: skip
+
+SAMPLE_SUFFIXES = {"histogram": ("_bucket", "_count", "_sum"), "counter": ("_total",)}
+PROMQL_WORDS = frozenset({
+    "by", "without", "on", "ignoring", "group_left", "group_right", "bool",
+    "and", "or", "unless", "offset", "inf", "nan",
+})  # fmt: skip
+
+
+def sample_names(family_name: str, family_type: str) -> set[str]:
+    suffixes = SAMPLE_SUFFIXES.get(family_type, ("",))
+    return {family_name + suffix for suffix in suffixes}
+
+
+def instrumentation_metric_names() -> set[str]:
+    """Series names the rows export, read from the instrumentation package itself."""
+    objects: list[MetricWrapperBase] = [
+        value for value in vars(metrics).values() if isinstance(value, MetricWrapperBase)
+    ]
+    # Built on first use (only the rows they apply to export them).
+    objects += [metrics.worker_slots(), metrics.event_loop_lag(), *metrics.threadpool_gauges()]
+    names: set[str] = set()
+    for metric in objects:
+        for family in metric.describe():
+            names |= sample_names(family.name, family.type)
+    # Scrape-time values of the metrics server, from the real collector.
+    collector = ServerCollector(load_settings("flask-sync", {}), os.getpid(), CollectorRegistry())
+    for family in collector.collect():
+        names |= {sample.name for sample in family.samples}
+    return names
+
+
+def recording_rules() -> list[dict[str, Any]]:
+    return [
+        rule
+        for path in RULE_FILES
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+    ]
+
+
+RECORDED = frozenset(rule["record"] for rule in recording_rules())
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names a PromQL expression selects (label matchers, ranges, by-lists removed)."""
+    stripped = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    stripped = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", stripped)
+    stripped = re.sub(
+        r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", stripped
+    )
+    names = set()
+    for match in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", stripped):
+        following = stripped[match.end() :].lstrip()
+        if following.startswith("(") or match.group().lower() in PROMQL_WORDS:
+            continue  # a function call or a keyword
+        if stripped[match.start() - 1 : match.start()].isdigit():
+            continue  # the exponent of a number such as 1e3
+        names.add(match.group())
+    return names
+
+
+def variable_metric(query: str) -> str:
+    match = re.fullmatch(r"label_values\((\w+)(?:\{[^}]*\})?, *(\w+)\)", query)
+    assert match, f"not a label_values(metric, label) query: {query}"
+    return match.group(1)
+
+
+def walk(node: Any) -> Iterator[tuple[str, Any]]:
+    """Every (key, value) pair anywhere in a JSON document."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield key, value
+            yield from walk(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from walk(item)
+
+
+@pytest.fixture(scope="module")
+def board() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(DASHBOARD_PATH.read_text())
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def known_metrics() -> set[str]:
+    return instrumentation_metric_names() | RECORDED | K6_METRICS
+
+
+def test_metric_name_extraction() -> None:
+    expr = (
+        'histogram_quantile(0.95, sum by (service, le) (rate(a_bucket{x=~"b|c"}[1m])))'
+        " / on (service) group_left b:c:d or vector(1e3) * rate(e_total[$__rate_interval])"
+    )
+    assert metric_names(expr) == {"a_bucket", "b:c:d", "e_total"}
+
+
+def test_the_instrumentation_names_are_the_contract() -> None:
+    names = instrumentation_metric_names()
+    assert {
+        "http_server_request_duration_seconds_bucket",
+        "http_server_active_requests",
+        "bench_worker_slots",
+        "bench_worker_busy",
+        "bench_listen_backlog",
+        "bench_event_loop_lag_seconds_bucket",
+        "bench_threadpool_busy",
+        "bench_process_cpu_seconds_total",
+        "bench_service_info",
+    } <= names
+
+
+@pytest.mark.parametrize(
+    "path", sorted(PROVISIONING.rglob("*.yml")), ids=lambda p: str(p.relative_to(GRAFANA_DIR))
+)
+def test_provisioning_files_parse(path: Path) -> None:
+    assert yaml.safe_load(path.read_text())["apiVersion"] == 1
+
+
+def test_the_datasource_has_the_uid_panels_use_and_an_interpolated_url() -> None:
+    (config,) = [yaml.safe_load(p.read_text()) for p in (PROVISIONING / "datasources").glob("*")]
+    (source,) = config["datasources"]
+    assert source["uid"] == DATASOURCE["uid"]
+    assert source["type"] == DATASOURCE["type"]
+    # One provisioning directory for compose and native: hosts come from the env.
+    assert source["url"] == "${PROMETHEUS_URL}"
+
+
+def test_the_dashboard_provider_reads_the_dashboards_directory() -> None:
+    (config,) = [yaml.safe_load(p.read_text()) for p in (PROVISIONING / "dashboards").glob("*")]
+    (provider,) = config["providers"]
+    assert provider["type"] == "file"
+    assert provider["options"]["path"] == "${GRAFANA_DASHBOARDS_DIR}"
+    assert DASHBOARD_PATH.parent == GRAFANA_DIR / "dashboards"
+
+
+def test_the_checked_in_dashboard_is_the_generator_output() -> None:
+    assert DASHBOARD_PATH.read_text() == render(), "run `bench dashboards` and commit the JSON"
+
+
+def test_every_datasource_reference_is_the_provisioned_uid(board: dict[str, Any]) -> None:
+    references = [value for key, value in walk(board) if key == "datasource"]
+    assert len(references) > len(board["panels"])  # panels, targets and variables
+    assert all(reference == DATASOURCE for reference in references), references
+
+
+def test_the_dashboard_is_addressed_by_uid_not_numeric_ids(board: dict[str, Any]) -> None:
+    assert board["uid"] == "sync-async-compare"
+    assert "id" not in board  # Grafana assigns its own; a checked-in one would clash
+    assert not {key for key, _ in walk(board)} & {"dashboardId", "panelId", "folderId"}
+    ids = [panel["id"] for panel in board["panels"]]
+    assert len(ids) == len(set(ids))
+
+
+def test_panels_do_not_overlap(board: dict[str, Any]) -> None:
+    cells: dict[tuple[int, int], str] = {}
+    for panel in board["panels"]:
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
+        for x in range(grid["x"], grid["x"] + grid["w"]):
+            for y in range(grid["y"], grid["y"] + grid["h"]):
+                assert (x, y) not in cells, f"{panel['title']} overlaps {cells[(x, y)]}"
+                cells[(x, y)] = panel["title"]
+
+
+def test_the_dashboard_shows_what_the_design_asks_for(board: dict[str, Any]) -> None:
+    exprs = " ".join(expr for _, expr in panel_queries(board))
+    for needed in (
+        "service:http_server_requests:rate10s",
+        "service_route:http_server_request_duration_seconds:histogram_quantile10s",
+        "k6_http_req_duration_seconds",
+        "service:http_server_active_requests:sum",
+        "bench_worker_slots",
+        "service:bench_worker_saturation:ratio_avg10s",
+        "service:bench_listen_backlog:max10s",
+        "service:bench_event_loop_lag_seconds:histogram_quantile10s",
+        "service:bench_threadpool_utilisation:ratio",
+        "service:bench_process_cpu_seconds:rate10s",
+        "service:http_server_errors:ratio_rate10s",
+        "k6_vus",
+        "k6_dropped_iterations_total",
+        "service:bench_capacity_requests:rate_littles_law",
+    ):
+        assert needed in exprs
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert variables["service"]["query"]["query"] == "label_values(bench_service_info, service)"
+    assert variables["service"]["multi"]
+    assert variables["service"]["includeAll"]
+    assert {"route", "testid"} <= set(variables)
+
+
+def test_every_panel_query_reads_known_metrics(
+    board: dict[str, Any], known_metrics: set[str]
+) -> None:
+    for title, expr in panel_queries(board):
+        unknown = metric_names(expr) - known_metrics
+        assert not unknown, f"panel {title!r} reads unknown metrics {unknown}: {expr}"
+    for variable in board["templating"]["list"]:
+        assert variable_metric(variable["query"]["query"]) in known_metrics, variable["name"]
+
+
+def test_every_recording_rule_reads_known_metrics(known_metrics: set[str]) -> None:
+    for rule in recording_rules():
+        unknown = metric_names(rule["expr"]) - known_metrics
+        assert not unknown, f"rule {rule['record']} reads unknown metrics {unknown}"
+
+
+def test_recording_rule_names_follow_level_metric_operations() -> None:
+    for name in RECORDED:
+        level, metric, operations = name.split(":")
+        assert level in {"service", "service_route"}, name
+        assert metric, name
+        assert operations, name
+
+
+def test_the_generator_is_deterministic() -> None:
+    assert dashboard() == dashboard()
+    assert json.loads(render()) == dashboard()
