@@ -11,16 +11,11 @@ from typing import Any
 
 from bench import paths
 from bench.stack import docker
+from bench.stack.foreground import run_native_foreground
 from bench.stack.grafana import ensure_admin_password
 from bench.stack.layout import GRAFANA_PROGRAM, NativeStackConfig, StackError, native_stack_config
-from bench.stack.native import (
-    log_path,
-    native_status,
-    run_native_foreground,
-    start_native,
-    stop_native,
-    tail_lines,
-)
+from bench.stack.logs import log_dir, log_path, tail_lines
+from bench.stack.native import native_status, start_native, stop_native
 from bench.stack.record import StackRecord, read_record, remove_record, write_record
 
 Handler = Callable[[argparse.Namespace], int]
@@ -194,9 +189,9 @@ def cmd_logs(args: argparse.Namespace) -> int:
     record = read_record(state_dir)
     if record is not None and record.mode == "docker":
         return docker.compose("logs", "--tail", str(args.lines), *filter(None, [args.program]))
-    known = sorted(path.stem for path in (state_dir / "logs").glob("*.log"))
+    known = sorted(path.stem for path in log_dir(state_dir).glob("*.log"))
     if not known:
-        print(f"No logs yet in {state_dir / 'logs'}: `make up` starts the stack.")
+        print(f"No logs yet in {log_dir(state_dir)}: `make up` starts the stack.")
         return 0
     if args.program is not None and args.program not in known:
         raise StackError(f"no log for {args.program!r}; programs with logs: {', '.join(known)}")

@@ -26,6 +26,7 @@ from bench.stack.grafana import (
     grafana_env,
 )
 from bench.stack.knobs import KnobError, knob_values, row_bench_env
+from bench.stack.logs import log_dir
 from services.rows import LATENCY_SERVICE_PORT, ROWS
 from services.settings import SettingsError, load_settings
 
@@ -78,7 +79,7 @@ class NativeStackConfig:
 
     @property
     def log_dir(self) -> Path:
-        return self.state_dir / "logs"
+        return log_dir(self.state_dir)
 
     def program(self, name: str) -> Program:
         for program in self.programs:

@@ -9,22 +9,14 @@ own process tree, found from that pidfile.
 from __future__ import annotations
 
 import contextlib
-import http.client
-import os
-import signal
 import subprocess
-import sys
 import time
-import xmlrpc.client
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
 import httpx
 import psutil
-from supervisor.xmlrpc import SupervisorTransport
 
 from bench import paths
 from bench.procs import LOOPBACK
@@ -36,8 +28,17 @@ from bench.stack.layout import (
     port_is_free,
     prometheus_targets,
 )
+from bench.stack.logs import tail_lines
 from bench.stack.prometheus_config import PrometheusConfigError, write_native_prometheus_config
 from bench.stack.record import StackRecord, read_record, remove_record, write_record
+from bench.stack.supervisor_client import (
+    RPC_ERRORS,
+    program_states,
+    running_supervisord,
+    supervisor_rpc,
+    supervisord_binary,
+    supervisord_env,
+)
 from bench.stack.supervisor_conf import (
     config_path,
     pidfile_path,
@@ -51,9 +52,6 @@ SUPERVISORD_START_TIMEOUT_S = 15.0
 POLL_INTERVAL_S = 0.25
 LOG_TAIL_LINES = 15
 PROMETHEUS_SOURCE = paths.PROMETHEUS_DIR / "prometheus.yml"
-# The caller's BENCH_*/Grafana settings must not leak into the programs: each
-# one runs with exactly the environment the stack config gives it.
-_PRIVATE_ENV_PREFIXES = ("BENCH_", "GF_", "PROMETHEUS_MULTIPROC_DIR")
 # Only FATAL is final: EXITED and BACKOFF are followed by a restart, and a
 # program not started yet reads STOPPED.
 _FAILED_STATES = {"FATAL"}
@@ -78,40 +76,6 @@ class ProgramStatus:
     pid: int | None
     ports: tuple[int, ...]
     healthy: bool
-
-
-def supervisord_binary() -> Path:
-    return Path(sys.executable).parent / "supervisord"
-
-
-# What a call can raise while supervisord starts, stops or is gone.
-RPC_ERRORS = (OSError, xmlrpc.client.Error, http.client.HTTPException)
-
-
-def supervisor_rpc(state_dir: Path) -> xmlrpc.client.ServerProxy:
-    """supervisord's XML-RPC API over the state directory's unix socket.
-
-    A new proxy per call: the transport keeps one connection, which a failed
-    call (supervisord still starting) leaves unusable.
-    """
-    transport = SupervisorTransport(None, None, f"unix://{socket_path(state_dir)}")
-    # The URL is a placeholder: the transport always talks to the unix socket.
-    return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
-
-
-def running_supervisord(state_dir: Path) -> psutil.Process | None:
-    """The supervisord started from ``state_dir``, if it is still running."""
-    try:
-        pid = int(pidfile_path(state_dir).read_text().strip())
-        process = psutil.Process(pid)
-        cmdline = process.cmdline()
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return None
-    except (OSError, ValueError, psutil.Error):
-        return None
-    # A stale pidfile may name a reused pid: only our supervisord counts.
-    ours = any("supervisord" in part for part in cmdline) and str(config_path(state_dir)) in cmdline
-    return process if ours else None
 
 
 def refuse_to_start(config: NativeStackConfig) -> None:
@@ -153,10 +117,6 @@ def prepare(config: NativeStackConfig, *, foreground: bool) -> Path:
     conf = config_path(config.state_dir)
     conf.write_text(render_supervisord_conf(config, foreground=foreground))
     return conf
-
-
-def supervisord_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(_PRIVATE_ENV_PREFIXES)}
 
 
 def start_native(
@@ -204,7 +164,7 @@ def wait_until_healthy(
     while pending:
         if supervisord is not None and supervisord.poll() is not None:
             raise StackError(f"supervisord exited with {supervisord.returncode}")
-        states = _program_states(config.state_dir)
+        states = program_states(config.state_dir)
         failed = [name for name in pending if states.get(name, ("", 0))[0] in _FAILED_STATES]
         if failed:
             raise StackNotHealthyError(_diagnosis(config, failed, "exited"))
@@ -224,16 +184,6 @@ def is_healthy(url: str) -> bool:
         return False
 
 
-def _program_states(state_dir: Path) -> dict[str, tuple[str, int]]:
-    """Program name -> (state name, pid); empty while supervisord is not answering."""
-    try:
-        infos = supervisor_rpc(state_dir).supervisor.getAllProcessInfo()
-    except RPC_ERRORS:
-        return {}
-    assert isinstance(infos, list)
-    return {info["name"]: (info["statename"], int(info["pid"]) or 0) for info in infos}
-
-
 def _diagnosis(config: NativeStackConfig, names: Iterable[str], reason: str) -> str:
     parts = [f"the native stack did not come up: {', '.join(names)} {reason}."]
     for name in names:
@@ -244,22 +194,13 @@ def _diagnosis(config: NativeStackConfig, names: Iterable[str], reason: str) -> 
     return "\n".join(parts)
 
 
-def tail_lines(path: Path, count: int) -> list[str]:
-    """The last ``count`` lines of a log file (empty if there is none)."""
-    try:
-        with path.open(encoding="utf-8", errors="replace") as file:
-            return [line.rstrip("\n") for line in deque(file, maxlen=count)]
-    except FileNotFoundError:
-        return []
-
-
 def native_status(state_dir: Path | None = None) -> list[ProgramStatus] | None:
     """Every program of the running native stack, None if it is not running."""
     state_dir = (state_dir or paths.state_dir()).resolve()
     record = read_record(state_dir)
     if record is None or record.mode != "native" or running_supervisord(state_dir) is None:
         return None
-    states = _program_states(state_dir)
+    states = program_states(state_dir)
     return [
         ProgramStatus(
             name=program.name,
@@ -284,7 +225,7 @@ def stop_native(
     state_dir = (state_dir or paths.state_dir()).resolve()
     supervisord = running_supervisord(state_dir)
     if supervisord is None:
-        _forget(state_dir)
+        forget(state_dir)
         return None
     record = read_record(state_dir)
     names = record.program_names() if record else []
@@ -298,7 +239,7 @@ def stop_native(
         with contextlib.suppress(psutil.Error):
             process.kill()
     _wait_gone(survivors, 5.0)
-    _forget(state_dir)
+    forget(state_dir)
     return names
 
 
@@ -328,70 +269,11 @@ def is_alive(process: psutil.Process) -> bool:
         return False
 
 
-def _forget(state_dir: Path) -> None:
+def forget(state_dir: Path) -> None:
     """Remove what describes a running stack once nothing runs any more."""
     remove_record(state_dir)
     pidfile_path(state_dir).unlink(missing_ok=True)
     socket_path(state_dir).unlink(missing_ok=True)
-
-
-def log_path(state_dir: Path, program: str) -> Path:
-    return state_dir / "logs" / f"{program}.log"
-
-
-def run_native_foreground(
-    config: NativeStackConfig | None = None,
-    on_ready: Callable[[NativeStackConfig], None] | None = None,
-    timeout_s: float = STARTUP_TIMEOUT_S,
-) -> int:
-    """Run the stack with supervisord in the foreground until Ctrl-C or SIGTERM.
-
-    supervisord stays in the terminal's process group, so Ctrl-C reaches it and
-    it stops every program; SIGTERM to this process is forwarded to it.
-    """
-    config = config or native_stack_config()
-    refuse_to_start(config)
-    conf = prepare(config, foreground=True)
-    supervisord = subprocess.Popen(
-        [str(supervisord_binary()), "-c", str(conf)], env=supervisord_env()
-    )
-    write_record(config.state_dir, StackRecord.for_native(config))
-    try:
-        with _forwarding_sigterm(supervisord):
-            wait_until_healthy(config, timeout_s, supervisord)
-            if on_ready is not None:
-                on_ready(config)
-            return supervisord.wait()
-    except KeyboardInterrupt:
-        # The terminal sent SIGINT to supervisord as well: it is stopping the programs.
-        return _wait_or_stop(supervisord)
-    except BaseException:
-        _wait_or_stop(supervisord, interrupt=True)
-        raise
-    finally:
-        _forget(config.state_dir)
-
-
-def _wait_or_stop(process: subprocess.Popen[bytes], *, interrupt: bool = False) -> int:
-    if interrupt and process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        return process.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        return process.wait()
-
-
-@contextlib.contextmanager
-def _forwarding_sigterm(process: subprocess.Popen[bytes]) -> Iterator[None]:
-    def forward(signum: int, frame: FrameType | None) -> None:
-        process.send_signal(signal.SIGTERM)
-
-    previous = signal.signal(signal.SIGTERM, forward)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager
