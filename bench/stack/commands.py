@@ -16,7 +16,7 @@ from bench.stack.grafana import ensure_admin_password
 from bench.stack.layout import GRAFANA_PROGRAM, NativeStackConfig, StackError, native_stack_config
 from bench.stack.logs import log_dir, log_path, tail_lines
 from bench.stack.native import native_status, start_native, stop_native
-from bench.stack.record import StackRecord, read_record, remove_record, write_record
+from bench.stack.record import StackRecord, read_record, record_path, remove_record, write_record
 
 Handler = Callable[[argparse.Namespace], int]
 DEFAULT_LOG_LINES = 50
@@ -87,7 +87,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     state_dir = _state_dir()
     record = read_record(state_dir)
     if record is not None and record.mode == "docker":
-        raise StackError("the docker stack is already up: `bench down` stops it")
+        raise StackError(
+            f"the docker stack is already up (recorded in {record_path(state_dir)}): "
+            "`bench down` stops it"
+        )
     mode = _stack_mode()
     if mode != "native":
         engine = docker.docker_engine()
@@ -153,6 +156,12 @@ def cmd_down(args: argparse.Namespace) -> int:
     state_dir = _state_dir()
     record = read_record(state_dir)
     if record is not None and record.mode == "docker":
+        engine = docker.docker_engine()
+        if not engine.reachable:
+            raise StackError(
+                f"the docker stack was started from here but no Docker engine is reachable "
+                f"({engine.reason}); if it is gone, remove {record_path(state_dir)}"
+            )
         code = docker.compose("down")
         if code == 0:
             remove_record(state_dir)
