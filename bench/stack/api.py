@@ -10,6 +10,7 @@ or, as a context manager that always stops the stack:
     with running_native_stack(offset, state_dir) as config: ...
 
 `prometheus_targets(offset)` and `native_prometheus_config(source, targets)`
+(or its parts: load_prometheus_config, rewrite_targets, absolute_rule_files)
 translate prometheus/prometheus.yml for processes on 127.0.0.1 (any ports).
 bench.stack.__init__ stays empty on purpose: the container health check imports
 bench.stack.healthcheck every few seconds and must not pay for these imports.
@@ -39,6 +40,8 @@ from bench.stack.native import (
 )
 from bench.stack.prometheus_config import (
     PrometheusConfigError,
+    absolute_rule_files,
+    load_prometheus_config,
     native_prometheus_config,
     rewrite_targets,
     write_native_prometheus_config,
@@ -54,7 +57,9 @@ __all__ = [
     "StackAlreadyUpError",
     "StackError",
     "StackNotHealthyError",
+    "absolute_rule_files",
     "free_port_offset",
+    "load_prometheus_config",
     "native_prometheus_config",
     "native_stack_config",
     "native_status",
