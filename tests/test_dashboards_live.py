@@ -63,10 +63,11 @@ def prometheus_config_for(rows: dict[str, RunningRow], prometheus_port: int) -> 
     """prometheus/prometheus.yml for these rows on their test ports (other rows left out)."""
     config = load_prometheus_config(PROMETHEUS_DIR / "prometheus.yml")
     for job in config["scrape_configs"]:
+        # Row groups carry a service label; Prometheus's own has none and stays.
         job["static_configs"] = [
             group
             for group in job["static_configs"]
-            if group.get("labels", {}).get("service", next(iter(rows))) in rows
+            if group.get("labels", {}).get("service") in {None, *rows}
         ]
     targets = {
         f"{name}:{ROWS_BY_NAME[name].metrics_port}": f"{LOOPBACK}:{urlsplit(row.metrics_url).port}"
