@@ -54,7 +54,9 @@ def build_command(settings: RowSettings) -> list[str]:
             "--port", str(settings.port),
             "--backlog", str(settings.backlog),
             "--no-access-log",
-            "--lifespan", "on",
+            # The instrumentation answers lifespan (it starts the probes there);
+            # a bare Django app cannot, so without it uvicorn may skip lifespan.
+            "--lifespan", "on" if settings.instrumented else "auto",
             "--timeout-graceful-shutdown", str(GRACEFUL_TIMEOUT_S),
         ]  # fmt: skip
     command = [
