@@ -123,6 +123,9 @@ def grafana_env(
         "GF_SECURITY_ADMIN_PASSWORD__FILE": str(password_file),
         "GF_ANALYTICS_REPORTING_ENABLED": "false",
         "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
+        "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH": str(
+            DASHBOARDS_DIR / "sync-async-compare.json"
+        ),
         "PROMETHEUS_URL": prometheus_url,
         "GRAFANA_DASHBOARDS_DIR": str(DASHBOARDS_DIR),
     }
