@@ -6,6 +6,7 @@ Used by the benchmark matrix, the overhead benchmark and the tests alike.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -104,6 +105,17 @@ def running_process(
             stop_process_group(process)
 
 
+def multiproc_dir(workdir: Path, row: str, port: int) -> Path:
+    """Where a test or benchmark row keeps its prometheus-client multiprocess files.
+
+    On tmpfs (/dev/shm) when there is one, as prometheus-client recommends:
+    on a disk, the workers' mmap writes are flushed back to it continually.
+    """
+    shm = Path("/dev/shm")  # noqa: S108 - tmpfs on purpose
+    base = shm / "sab-metrics" / workdir.name if shm.is_dir() else workdir
+    return base / f"metrics-{row}-{port}"
+
+
 @dataclass(frozen=True)
 class RunningRow:
     name: str
@@ -119,6 +131,7 @@ def running_row(
     workdir: Path,
     latency_url: str | None = None,
     cpus: frozenset[int] | None = None,
+    keep_metrics_files: bool = False,
     **knobs: str | int,
 ) -> Iterator[RunningRow]:
     """Serve ``row`` with `sab-serve` (its container command) on free ports.
@@ -133,15 +146,21 @@ def running_row(
         "BENCH_HOST": LOOPBACK,
         "BENCH_PORT": str(port),
         "BENCH_METRICS_PORT": str(metrics_port),
-        "PROMETHEUS_MULTIPROC_DIR": str(workdir / f"metrics-{row}-{port}"),
+        "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir(workdir, row, port)),
         "BENCH_LATENCY_URL": latency_url or f"http://{LOOPBACK}:{free_port()}",
     }
     env.update({f"BENCH_{key.upper()}": str(value) for key, value in knobs.items()})
     base_url = f"http://{LOOPBACK}:{port}"
     log = workdir / f"{row}-{port}.log"
     argv = [sys.executable, "-m", "services.serve", row]
-    with running_process(argv, env, f"{base_url}/health", log, cpus) as process:
-        yield RunningRow(row, base_url, f"http://{LOOPBACK}:{metrics_port}/metrics", process, log)
+    try:
+        with running_process(argv, env, f"{base_url}/health", log, cpus) as process:
+            yield RunningRow(
+                row, base_url, f"http://{LOOPBACK}:{metrics_port}/metrics", process, log
+            )
+    finally:
+        if not keep_metrics_files:
+            shutil.rmtree(env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
 @contextmanager

@@ -15,7 +15,7 @@ import httpx
 import psutil
 import pytest
 
-from bench.procs import free_port, running_row
+from bench.procs import free_port, multiproc_dir, running_row
 from tests.concurrent_requests import fire_together
 from tests.scrape import Scrape, scrape
 
@@ -121,12 +121,11 @@ def test_dead_worker_leaves_the_live_gauges(tmp_path: Path) -> None:
 
 def test_stale_files_are_wiped_at_start(tmp_path: Path) -> None:
     port = free_port()
-    with running_row("flask-sync", tmp_path, port=port) as server:
+    with running_row("flask-sync", tmp_path, keep_metrics_files=True, port=port) as server:
         for _ in range(5):
             httpx.get(f"{server.base_url}/hello", timeout=5)
         assert scrape(server.metrics_url).value(DURATION_COUNT) == 5
-    multiproc_dir = tmp_path / f"metrics-flask-sync-{port}"
-    assert any(multiproc_dir.iterdir())  # the first run left its files behind
+    assert any(multiproc_dir(tmp_path, "flask-sync", port).iterdir())  # files left behind
     with running_row("flask-sync", tmp_path, port=port) as server:
         assert scrape(server.metrics_url).value(DURATION_COUNT) == 0
 
