@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from bench.dashboards import DASHBOARD_PATH, panel_queries
+from bench.k6 import find_k6
 from bench.paths import PROMETHEUS_DIR
 from bench.procs import LOOPBACK, RunningRow, free_port, running_latency_service, running_row
 from bench.prometheus import PrometheusClient, running_prometheus
@@ -37,11 +38,13 @@ from bench.stack.prometheus_config import (
 )
 from services.endpoints import endpoints_for
 from services.rows import ROWS_BY_NAME
+from tests.k6_series import K6_METRICS
 
 # One row per kind of panel: slots and backlog (sync), many slots (gthread),
 # event-loop lag and thread pool (async).
 ROWS_UNDER_TEST = ("flask-sync", "flask-threads", "fastapi-async")
 K6_ROW = "flask-sync"
+K6_SCRIPT = Path(__file__).parent / "data" / "k6-dashboards.js"
 RATE_INTERVAL = "10s"  # what Grafana's $__rate_interval is at 1 s scrapes and a short range
 SCRAPE_WAIT_S = 20.0
 BURST_ROUNDS = 4
@@ -105,27 +108,30 @@ def burst(rows: dict[str, RunningRow]) -> None:
             assert not bad, bad
 
 
-def k6_arrival_run(row: RunningRow, prometheus_url: str, results: Path) -> str:
-    """An open-model k6 run that outgrows its 2 VUs (so it drops iterations); its testid."""
+def k6_arrival_run(row: RunningRow, prometheus_url: str, testid: str) -> None:
+    """The tiny k6 script against ``row``, pushing to Prometheus as `bench loadtest` does."""
+    env = {
+        **os.environ,
+        "BASE_URL": row.base_url,
+        "K6_NO_USAGE_REPORT": "true",
+        "K6_PROMETHEUS_RW_SERVER_URL": f"{prometheus_url}/api/v1/write",
+        "K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM": "true",
+        "K6_PROMETHEUS_RW_PUSH_INTERVAL": "1s",
+    }
     result = subprocess.run(
         [
-            *(sys.executable, "-m", "bench", "loadtest", "--scenario", "arrival"),
-            *("--target", row.name, "--url", row.base_url, "--endpoint", "/io?ms=200"),
-            *("--rate", "30", "--set", "MAX_VUS=2", "--duration-scale", "0.1"),
-            *("--prometheus-url", prometheus_url, "--results-dir", str(results)),
+            *(str(find_k6()), "run", "--quiet", "--no-color"),
+            *("-o", "experimental-prometheus-rw"),
+            *("--tag", f"testid={testid}", "--tag", f"service={row.name}"),
+            str(K6_SCRIPT),
         ],
+        env=env,
         capture_output=True,
         text=True,
-        timeout=90,
+        timeout=60,
         check=False,
     )
-    # Exit 1 is expected: dropping iterations fails the scenario's own threshold.
-    assert result.returncode in {0, 1}, result.stdout + result.stderr
-    (params,) = results.glob("*/params.json")
-    run = json.loads(params.read_text())
-    assert run["pushed_to_prometheus"], result.stdout
-    testid: str = run["testid"]
-    return testid
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.fixture(scope="module")
@@ -143,10 +149,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         prometheus = stack.enter_context(running_prometheus(config_path, workdir, port))
         wait_for_targets(prometheus, len(rows))
         started = time.time()
+        testid = f"dashboards-live-{int(started)}"
         with ThreadPoolExecutor(1) as k6:
-            testid = k6.submit(k6_arrival_run, rows[K6_ROW], prometheus.base_url, workdir / "r")
+            k6_run = k6.submit(k6_arrival_run, rows[K6_ROW], prometheus.base_url, testid)
             burst(rows)
-            yield Lab(prometheus, rows, testid.result(), started)
+            k6_run.result()  # k6 flushes its last remote write before it exits
+        yield Lab(prometheus, rows, testid, started)
 
 
 def substitute(expr: str, lab: Lab) -> str:
@@ -220,7 +228,7 @@ def test_the_template_variables_list_the_rows_routes_and_run(lab: Lab) -> None:
         values = set(response.json()["data"])
         expected = {
             "service": set(lab.rows),
-            "route": {"/hello", "/io", "/io/thread", "/cpu", "/downstream"},
+            "route": {"/hello", "/io", "/io/blocking", "/io/thread", "/cpu", "/downstream"},
             "testid": {lab.testid},
         }[variable["name"]]
         assert expected <= values, f"${variable['name']}: {values}"
@@ -265,3 +273,13 @@ def test_the_panels_show_a_saturated_sync_worker(lab: Lab) -> None:
     # 30/s arriving, 2 VUs of ~0.4 s each: k6 drops most iterations.
     dropped = f'sum(rate(k6_dropped_iterations_total{{testid="{lab.testid}"}}[{RATE_INTERVAL}]))'
     assert series_max(lab, dropped) > 1
+
+
+@pytest.mark.live
+def test_the_k6_series_list_is_what_k6_pushed(lab: Lab) -> None:
+    """The static checks' list of k6 names is exactly what this real k6 run pushed."""
+    pushed = {
+        series["__name__"]
+        for series in lab.prometheus.series(f'{{testid="{lab.testid}"}}', start=lab.started - 5)
+    }
+    assert pushed == K6_METRICS, (sorted(pushed - K6_METRICS), sorted(K6_METRICS - pushed))

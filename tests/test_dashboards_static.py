@@ -24,23 +24,10 @@ from bench.paths import GRAFANA_DIR, PROMETHEUS_DIR
 from services.instrumentation import metrics
 from services.instrumentation.collectors import ServerCollector
 from services.settings import load_settings
+from tests.k6_series import K6_METRICS
 
 PROVISIONING = GRAFANA_DIR / "provisioning"
 RULE_FILES = sorted((PROMETHEUS_DIR / "rules").glob("*.yml"))
-
-# What k6 1.1.0 pushes with `-o experimental-prometheus-rw` and
-# K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM=true, as listed by a real
-# Prometheus after `bench loadtest --scenario arrival` (docs/dashboards.md):
-# counters get _total, rates _rate, trends are native histograms in seconds.
-K6_METRICS = frozenset({
-    "k6_checks_rate", "k6_data_received_total", "k6_data_sent_total",
-    "k6_dropped_iterations_total", "k6_http_req_blocked_seconds",
-    "k6_http_req_connecting_seconds", "k6_http_req_duration_seconds",
-    "k6_http_req_failed_rate", "k6_http_req_receiving_seconds",
-    "k6_http_req_sending_seconds", "k6_http_req_tls_handshaking_seconds",
-    "k6_http_req_waiting_seconds", "k6_http_reqs_total",
-    "k6_iteration_duration_seconds", "k6_iterations_total", "k6_vus", "k6_vus_max",
-})  # fmt: skip
 
 SAMPLE_SUFFIXES = {"histogram": ("_bucket", "_count", "_sum"), "counter": ("_total",)}
 PROMQL_WORDS = frozenset({
