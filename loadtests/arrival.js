@@ -2,7 +2,8 @@
 // server saturates, requests queue (latency climbs) and k6 runs out of VUs
 // to send new ones: those show as dropped_iterations instead of being hidden.
 import { hit, requireTarget } from './lib/requests.js';
-import { numberEnv, seconds } from './lib/config.js';
+import { numberEnv } from './lib/config.js';
+import { steppedStages } from './lib/shapes.js';
 import { thresholds } from './lib/thresholds.js';
 import { summaryWriter } from './lib/summary.js';
 
@@ -11,11 +12,7 @@ const STEPS = numberEnv('STEPS', 4);
 const STEP_SECONDS = numberEnv('STEP_SECONDS', 15);
 const MAX_VUS = numberEnv('MAX_VUS', 200);
 
-const stages = [];
-for (let step = 1; step <= STEPS; step += 1) {
-  const rate = Math.max(1, Math.round((MAX_RATE * step) / STEPS));
-  stages.push({ duration: seconds(1), target: rate }, { duration: seconds(STEP_SECONDS), target: rate });
-}
+const stages = steppedStages(MAX_RATE, STEPS, STEP_SECONDS);
 
 export const options = {
   scenarios: {

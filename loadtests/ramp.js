@@ -2,7 +2,8 @@
 // again, so a slow server slows the load down with it (throughput flattens,
 // latency grows with VUs / capacity: Little's law).
 import { hit, requireTarget } from './lib/requests.js';
-import { numberEnv, seconds } from './lib/config.js';
+import { numberEnv } from './lib/config.js';
+import { steppedStages } from './lib/shapes.js';
 import { thresholds } from './lib/thresholds.js';
 import { summaryWriter } from './lib/summary.js';
 
@@ -10,11 +11,7 @@ const MAX_VUS = numberEnv('VUS', 20);
 const STEPS = numberEnv('STEPS', 4);
 const STEP_SECONDS = numberEnv('STEP_SECONDS', 15);
 
-const stages = [];
-for (let step = 1; step <= STEPS; step += 1) {
-  const vus = Math.max(1, Math.round((MAX_VUS * step) / STEPS));
-  stages.push({ duration: seconds(1), target: vus }, { duration: seconds(STEP_SECONDS), target: vus });
-}
+const stages = steppedStages(MAX_VUS, STEPS, STEP_SECONDS);
 
 export const options = {
   scenarios: { ramp: { executor: 'ramping-vus', startVUs: 1, stages, gracefulRampDown: '5s' } },

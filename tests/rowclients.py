@@ -47,20 +47,9 @@ class _FlaskClient:
         return Answer(response.status_code, response.get_json())
 
 
-class _FastAPIClient:
-    def __init__(self, client: Any) -> None:
-        self.client = client
+class _JsonClient:
+    """Adapts a client whose responses have .status_code and .json() (Starlette, Django)."""
 
-    def get(self, path: str) -> Answer:
-        response = self.client.get(path)
-        return Answer(response.status_code, response.json())
-
-    def post(self, path: str) -> Answer:
-        response = self.client.post(path)
-        return Answer(response.status_code, response.json())
-
-
-class _DjangoClient:
     def __init__(self, client: Any) -> None:
         self.client = client
 
@@ -80,10 +69,10 @@ def row_client(row: Row) -> Iterator[RowClient]:
         yield _FlaskClient(row)
     elif row.framework == "fastapi":
         with TestClient(create_fastapi_app(load_settings(row.name, {}))) as client:
-            yield _FastAPIClient(client)
+            yield _JsonClient(client)
     else:
         django.setup()
         views.configure(load_settings(row.name, {}))
         urlconf = f"services.django_app.urls_{row.interface}"
         with override_settings(ROOT_URLCONF=urlconf):
-            yield _DjangoClient(Client(raise_request_exception=False))
+            yield _JsonClient(Client(raise_request_exception=False))
