@@ -329,7 +329,9 @@ def query_variable(name: str, label: str, query: str, sort: int) -> dict[str, An
         "refresh": 2,  # on time-range change: new rows and new runs appear
         "multi": True,
         "includeAll": True,
-        "allValue": ".+",
+        # ".*" also matches a missing label: a k6 run started without
+        # --tag service=/testid= (plain `k6 run`) still shows under All.
+        "allValue": ".*",
         "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
         "sort": sort,
     }

@@ -89,6 +89,10 @@ def wait_for_targets(prometheus: PrometheusClient, count: int) -> None:
     raise AssertionError(f"Prometheus did not scrape {count} rows: {prometheus.query('up')}")
 
 
+def endpoint_routes(row: RunningRow) -> list[str]:
+    return [endpoint.path for endpoint in endpoints_for(ROWS_BY_NAME[row.name].interface)]
+
+
 def endpoint_urls(row: RunningRow) -> list[str]:
     """Every workload endpoint of the row, with small parameters."""
     urls = []
@@ -157,14 +161,22 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield Lab(prometheus, rows, testid, started)
 
 
-def substitute(expr: str, lab: Lab) -> str:
-    """Grafana's variable interpolation for this run (multi-value $service as a regex)."""
-    return (
-        expr.replace("$service", "|".join(lab.rows))
-        .replace("$route", ".+")
-        .replace("$testid", lab.testid)
-        .replace("$__rate_interval", RATE_INTERVAL)
-    )
+def selected_values(lab: Lab) -> dict[str, str]:
+    """The variables with this run's rows, routes and k6 run picked (multi-value as a regex)."""
+    routes = {route for row in lab.rows.values() for route in endpoint_routes(row)}
+    return {"service": "|".join(lab.rows), "route": "|".join(sorted(routes)), "testid": lab.testid}
+
+
+def all_values(board: dict[str, Any]) -> dict[str, str]:
+    """The variables left at All, as Grafana sends them: each one's allValue."""
+    return {variable["name"]: variable["allValue"] for variable in board["templating"]["list"]}
+
+
+def substitute(expr: str, values: dict[str, str]) -> str:
+    """Grafana's variable interpolation: $name, then $__rate_interval."""
+    for name, value in values.items():
+        expr = expr.replace(f"${name}", value)
+    return expr.replace("$__rate_interval", RATE_INTERVAL)
 
 
 def has_finite_value(result: list[dict[str, Any]]) -> bool:
@@ -179,8 +191,10 @@ def run_panel_query(lab: Lab, expr: str, instant: bool) -> list[dict[str, Any]]:
 
 
 @pytest.mark.live
-def test_every_dashboard_panel_returns_data(lab: Lab) -> None:
+@pytest.mark.parametrize("picked", ["selected", "all"])
+def test_every_dashboard_panel_returns_data(lab: Lab, picked: str) -> None:
     board = json.loads(DASHBOARD_PATH.read_text())
+    values = selected_values(lab) if picked == "selected" else all_values(board)
     instant = {
         query["expr"]
         for panel in board["panels"]
@@ -190,7 +204,7 @@ def test_every_dashboard_panel_returns_data(lab: Lab) -> None:
     queries = panel_queries(board)
     empty = []
     for title, expr in queries:
-        concrete = substitute(expr, lab)
+        concrete = substitute(expr, values)
         assert "$" not in concrete, f"panel {title!r}: unsubstituted variable in {concrete}"
         if not has_finite_value(run_panel_query(lab, concrete, expr in instant)):
             empty.append(f"panel {title!r} returned no data: {concrete}")
@@ -218,7 +232,7 @@ def test_every_recording_rule_returns_data(lab: Lab) -> None:
 def test_the_template_variables_list_the_rows_routes_and_run(lab: Lab) -> None:
     board = json.loads(DASHBOARD_PATH.read_text())
     for variable in board["templating"]["list"]:
-        query = substitute(variable["query"]["query"], lab)
+        query = substitute(variable["query"]["query"], selected_values(lab))
         selector, label = query.removeprefix("label_values(").removesuffix(")").rsplit(",", 1)
         response = httpx.get(
             f"{lab.prometheus.base_url}/api/v1/label/{label.strip()}/values",
