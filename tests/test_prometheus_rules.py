@@ -7,8 +7,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bench.paths import PROMETHEUS_DIR
+from services.rows import ROWS
 
 RULE_FILES = sorted((PROMETHEUS_DIR / "rules").glob("*.yml"))
 RULE_TESTS = sorted((PROMETHEUS_DIR / "tests").glob("*.yml"))
@@ -27,6 +29,22 @@ def test_the_config_is_valid_and_loads_the_rules() -> None:
     result = promtool("check", "config", PROMETHEUS_DIR / "prometheus.yml", cwd=Path("/"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(RULE_FILES)} rule files found" in result.stdout
+
+
+def test_every_row_is_scraped_every_second_under_its_name() -> None:
+    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    assert config["global"]["scrape_interval"] == "1s"
+    assert config["global"]["scrape_timeout"] == "800ms"  # below the interval
+    scraped = {
+        group["labels"]["service"]: group["targets"]
+        for job in config["scrape_configs"]
+        for group in job["static_configs"]
+        if "service" in group.get("labels", {})
+    }
+    # Docker service names on the metrics port (app port + 1000).
+    assert scraped == {row.name: [f"{row.name}:{row.metrics_port}"] for row in ROWS}
+    jobs = {job["job_name"] for job in config["scrape_configs"]}
+    assert "prometheus" in jobs
 
 
 def test_the_rules_are_valid() -> None:
