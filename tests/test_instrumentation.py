@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,6 +15,7 @@ from prometheus_client import REGISTRY
 from services.endpoints import UNMATCHED_ROUTE
 from services.instrumentation.asgi import ASGIMetricsMiddleware, Message
 from services.instrumentation.collectors import ProcessTreeCpu, listen_backlog
+from services.instrumentation.recording import FLUSH_INTERVAL_S, flush
 from services.instrumentation.routes import method_label, route_label, served_routes
 from services.instrumentation.wsgi import WSGIMetricsMiddleware
 
@@ -21,6 +23,7 @@ COUNT = "http_server_request_duration_seconds_count"
 
 
 def count(route: str, status: str, method: str = "GET") -> float:
+    flush()  # what the background flusher would do within FLUSH_INTERVAL_S
     labels = {"method": method, "route": route, "status": status}
     return REGISTRY.get_sample_value(COUNT, labels) or 0.0
 
@@ -63,6 +66,7 @@ def test_wsgi_middleware_records_status_route_and_errors() -> None:
     assert count("/hello", "201") == ok_before + 1
     assert count(UNMATCHED_ROUTE, "201") == unmatched_before + 1
     assert count("/cpu", "500") == err_before + 1
+    flush()
     assert REGISTRY.get_sample_value("http_server_active_requests", {"route": "/cpu"}) == 0
 
 
@@ -70,8 +74,10 @@ def test_wsgi_request_ends_when_the_body_is_closed() -> None:
     app = WSGIMetricsMiddleware(_wsgi_app, served_routes("wsgi"))
     environ = {"PATH_INFO": "/hello", "REQUEST_METHOD": "GET"}
     body = app(environ, lambda status, headers, exc_info=None: None)
+    flush()
     assert REGISTRY.get_sample_value("http_server_active_requests", {"route": "/hello"}) == 1
     body.close()
+    flush()
     assert REGISTRY.get_sample_value("http_server_active_requests", {"route": "/hello"}) == 0
 
 
@@ -161,3 +167,15 @@ def test_process_tree_cpu_is_monotonic() -> None:
     first = cpu.total_seconds()
     sum(i * i for i in range(300_000))
     assert cpu.total_seconds() > first
+
+
+def test_background_flusher_publishes_without_help() -> None:
+    app = WSGIMetricsMiddleware(_wsgi_app, served_routes("wsgi"))
+    key = {"method": "GET", "route": "/downstream", "status": "201"}
+    before = REGISTRY.get_sample_value(COUNT, key) or 0.0
+    _call_wsgi(app, "/downstream")
+    deadline = time.monotonic() + 20 * FLUSH_INTERVAL_S
+    while (REGISTRY.get_sample_value(COUNT, key) or 0.0) == before:
+        assert time.monotonic() < deadline, "the flusher never published the request"
+        time.sleep(FLUSH_INTERVAL_S / 2)
+    assert REGISTRY.get_sample_value(COUNT, key) == before + 1

@@ -16,6 +16,7 @@ import psutil
 import pytest
 
 from bench.procs import free_port, multiproc_dir, running_row
+from services.instrumentation.recording import FLUSH_INTERVAL_S
 from tests.concurrent_requests import fire_together
 from tests.scrape import Scrape, scrape
 
@@ -28,6 +29,11 @@ ASGI_ONLY = {
     "bench_threadpool_size",
     "bench_threadpool_waiting",
 }
+
+
+def settle() -> None:
+    """Give the workers' metric flushers time to publish what they recorded."""
+    time.sleep(3 * FLUSH_INTERVAL_S)
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
@@ -58,6 +64,7 @@ def test_request_count_is_exact_across_four_workers(tmp_path: Path) -> None:
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             statuses = list(pool.map(one, range(requests)))
+        settle()
         metrics = scrape(server.metrics_url)
         workers = psutil.Process(server.process.pid).children()
     assert statuses == [200] * requests
@@ -95,14 +102,16 @@ def test_one_sync_worker_queues_the_rest_in_the_kernel(tmp_path: Path) -> None:
     with running_row("flask-sync", tmp_path, workers=1) as server:
         with in_background(f"{server.base_url}/io?ms=2500", 4):
             wait_for(lambda: scrape(server.metrics_url).value("bench_listen_backlog") == 3)
+            wait_for(lambda: scrape(server.metrics_url).value("bench_worker_busy") == 1)
             metrics = scrape(server.metrics_url)
-        assert metrics.value("bench_worker_busy") == 1
+        assert metrics.value("bench_listen_backlog") == 3
         assert metrics.value("bench_worker_slots") == 1
 
 
 def test_dead_worker_leaves_the_live_gauges(tmp_path: Path) -> None:
     with running_row("flask-threads", tmp_path, workers=2, threads=3) as server:
         httpx.get(f"{server.base_url}/hello", timeout=5)
+        settle()  # the worker's flusher publishes the request before we kill it
         assert scrape(server.metrics_url).value("bench_worker_slots") == 6
         master = psutil.Process(server.process.pid)
         victim = master.children()[0]
@@ -124,6 +133,7 @@ def test_stale_files_are_wiped_at_start(tmp_path: Path) -> None:
     with running_row("flask-sync", tmp_path, keep_metrics_files=True, port=port) as server:
         for _ in range(5):
             httpx.get(f"{server.base_url}/hello", timeout=5)
+        settle()
         assert scrape(server.metrics_url).value(DURATION_COUNT) == 5
     assert any(multiproc_dir(tmp_path, "flask-sync", port).iterdir())  # files left behind
     with running_row("flask-sync", tmp_path, port=port) as server:
@@ -160,6 +170,7 @@ def test_gunicorn_event_loops_export_through_the_master(tmp_path: Path) -> None:
     with running_row("fastapi-gunicorn", tmp_path, workers=2) as server:
         httpx.get(f"{server.base_url}/hello", timeout=5)
         wait_for(lambda: scrape(server.metrics_url).value("bench_threadpool_size") == 80)
+        settle()
         metrics = scrape(server.metrics_url)
     assert metrics.value("bench_event_loop_lag_seconds_count") > 0
     assert metrics.value(DURATION_COUNT, route="/hello") == 1

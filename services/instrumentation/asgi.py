@@ -7,7 +7,7 @@ from typing import Any
 
 from services.endpoints import HEALTH_PATH
 from services.instrumentation.probes import ProbeTask
-from services.instrumentation.recording import begin, end
+from services.instrumentation.recording import begin, end, flush
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -62,6 +62,7 @@ class ASGIMetricsMiddleware:
                 self.probe.start()
             elif message["type"] == "lifespan.shutdown":
                 await self.probe.stop()
+                flush()
             return message
 
         if self.app_handles_lifespan:

@@ -15,6 +15,7 @@ from prometheus_client import multiprocess
 
 from services.instrumentation.exposition import start_metrics_server
 from services.instrumentation.metrics import worker_slots
+from services.instrumentation.recording import flush
 from services.settings import current_settings
 
 _row_settings = current_settings()
@@ -36,6 +37,11 @@ def post_worker_init(worker: Any) -> None:
     slots = _row_settings.slots_per_worker
     if slots is not None and _row_settings.instrumented:
         worker_slots().set(slots)
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """In the exiting worker: write out what its flusher has not yet."""
+    flush()
 
 
 def child_exit(server: Any, worker: Any) -> None:

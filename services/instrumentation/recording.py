@@ -1,58 +1,131 @@
 """What both middlewares do per request: count it in, time it, count it out.
 
-This is on the request path we measure, so it does the least it can: label
-children are looked up once and cached (prometheus-client's ``labels()``
-costs about as much as the update itself), and nothing else is allocated
-but one small object per request.
+This is on the request path we measure, so a request only touches plain
+Python state in this process (a bucket index, two additions, under one
+lock). A background thread flushes that state into prometheus-client every
+FLUSH_INTERVAL_S: in multiprocess mode each prometheus-client update is a
+locked write into an mmap'd file, and doing four of those per request cost
+gunicorn rows several percent of their /hello throughput
+(docs/performance.md). Scraped values are therefore at most
+FLUSH_INTERVAL_S old, well under the 1 s scrape interval.
 """
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+from bisect import bisect_left
 from time import perf_counter
 
-from prometheus_client import Gauge, Histogram
-
-from services.instrumentation.metrics import ACTIVE_REQUESTS, REQUEST_DURATION
+from services.instrumentation.metrics import (
+    ACTIVE_REQUESTS,
+    REQUEST_DURATION,
+    REQUEST_DURATION_BUCKETS,
+)
 from services.instrumentation.routes import method_label, route_label
 
-# The label sets are bounded (route templates x methods x statuses), so are these.
-_active_by_route: dict[str, Gauge] = {}
-_duration_by_labels: dict[tuple[str, str, int], Histogram] = {}
+FLUSH_INTERVAL_S = 0.1
+# The histogram's bucket bounds as prometheus-client stores them (+Inf last).
+_BOUNDS = (*REQUEST_DURATION_BUCKETS, float("inf"))
+
+DurationKey = tuple[str, str, int]  # method, route, status
 
 
-def _active(route: str) -> Gauge:
-    child = _active_by_route.get(route)
-    if child is None:
-        child = _active_by_route[route] = ACTIVE_REQUESTS.labels(route)
-    return child
+class _PendingDurations:
+    """Observations not yet flushed for one label set: per-bucket counts and their sum."""
+
+    __slots__ = ("bucket_counts", "total")
+
+    def __init__(self) -> None:
+        self.bucket_counts = [0] * len(_BOUNDS)
+        self.total = 0.0
 
 
-def _duration(method: str, route: str, status: int) -> Histogram:
-    key = (method, route, status)
-    child = _duration_by_labels.get(key)
-    if child is None:
-        child = _duration_by_labels[key] = REQUEST_DURATION.labels(method, route, str(status))
-    return child
+class RequestRecorder:
+    """Per-process request state, flushed to prometheus-client by a daemon thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[DurationKey, _PendingDurations] = {}
+        self._active: dict[str, int] = {}
+        self._flushed_active: dict[str, int] = {}
+        self._flusher_pid: int | None = None
+
+    def begin(self, route: str) -> None:
+        self._ensure_flusher()
+        with self._lock:
+            self._active[route] = self._active.get(route, 0) + 1
+
+    def end(self, key: DurationKey, duration_s: float) -> None:
+        with self._lock:
+            self._active[key[1]] -= 1
+            pending = self._pending.get(key)
+            if pending is None:
+                pending = self._pending[key] = _PendingDurations()
+            pending.bucket_counts[bisect_left(_BOUNDS, duration_s)] += 1
+            pending.total += duration_s
+
+    def flush(self) -> None:
+        """Apply what accumulated since the last flush to the prometheus-client metrics."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+            active = dict(self._active)
+        for (method, route, status), durations in pending.items():
+            child = REQUEST_DURATION.labels(method, route, str(status))
+            # prometheus-client has no batch observe: add to its per-bucket
+            # (non-cumulative) counters and its sum, as observe() itself does.
+            child._sum.inc(durations.total)
+            for bucket, count in enumerate(durations.bucket_counts):
+                if count:
+                    child._buckets[bucket].inc(count)
+        for route, value in active.items():
+            if self._flushed_active.get(route) != value:
+                ACTIVE_REQUESTS.labels(route).set(value)
+                self._flushed_active[route] = value
+
+    def _ensure_flusher(self) -> None:
+        # One flusher per process: gunicorn forks workers after import, and a
+        # thread started in the parent does not exist in the child.
+        if self._flusher_pid == os.getpid():
+            return
+        with self._lock:
+            if self._flusher_pid == os.getpid():
+                return
+            self._flusher_pid = os.getpid()
+            self._pending, self._active, self._flushed_active = {}, {}, {}
+        threading.Thread(target=self._flush_forever, name="metrics-flush", daemon=True).start()
+
+    def _flush_forever(self) -> None:
+        while True:
+            time.sleep(FLUSH_INTERVAL_S)
+            self.flush()
+
+
+RECORDER = RequestRecorder()
 
 
 class InFlight:
     """One request between begin() and end(); ``__slots__`` keeps it cheap."""
 
-    __slots__ = ("active", "method", "route", "started")
+    __slots__ = ("method", "route", "started")
 
     def __init__(self, method: str, route: str) -> None:
         self.method = method
         self.route = route
-        self.active = _active(route)
         self.started = perf_counter()
 
 
 def begin(method: str, path: str, routes: frozenset[str]) -> InFlight:
     request = InFlight(method_label(method), route_label(path, routes))
-    request.active.inc()
+    RECORDER.begin(request.route)
     return request
 
 
 def end(request: InFlight, status: int) -> None:
-    _duration(request.method, request.route, status).observe(perf_counter() - request.started)
-    request.active.dec()
+    RECORDER.end((request.method, request.route, status), perf_counter() - request.started)
+
+
+def flush() -> None:
+    """Flush now (worker exit, tests): nothing recorded is lost."""
+    RECORDER.flush()
