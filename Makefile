@@ -11,12 +11,10 @@ BENCH := $(BIN)/bench
 SCENARIO ?= three-users
 TARGET ?= all
 ENDPOINT ?=
-PROFILE ?= quick
-RUN ?=
 PROGRAM ?=
 LINES ?=
 
-.PHONY: help install lint format typecheck test run-native up down status logs loadtest bench report bench-overhead clean
+.PHONY: help install lint format typecheck test run-native up down status logs loadtest bench-overhead clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -54,13 +52,7 @@ logs: ## Show the stack's recent logs: make logs [PROGRAM=flask-sync] [LINES=100
 loadtest: ## k6 load test: SCENARIO=three-users|ramp|arrival|spike|soak TARGET=row|all ENDPOINT=/path
 	$(BENCH) loadtest --scenario "$(SCENARIO)" --target "$(TARGET)" $(if $(ENDPOINT),--endpoint "$(ENDPOINT)")
 
-bench: ## Run the benchmark matrix and write results/<run-id>/report.md (PROFILE=quick|full)
-	$(BENCH) matrix --profile "$(PROFILE)"
-
-report: ## Re-render a report from recorded data: make report RUN=<run-id>
-	$(BENCH) report "$(RUN)"
-
-bench-overhead: ## Measure /hello throughput with instrumentation on vs off, per row
+bench-overhead: ## What the instrumentation costs on /hello, per row (on vs off)
 	$(BENCH) overhead
 
 clean: ## Remove run state and caches (keeps results/)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from collections.abc import Callable
 
@@ -11,7 +12,6 @@ from collections.abc import Callable
 COMMAND_MODULES = (
     "bench.stack.commands",
     "bench.loadtest.commands",
-    "bench.matrix.commands",
     "bench.overhead",
     "bench.dashboards",
 )
@@ -20,7 +20,7 @@ COMMAND_MODULES = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bench",
-        description="sync-async-bench: native stack, load tests, benchmark matrix and reports.",
+        description="sync-async-bench: native stack, load tests, dashboards, overhead benchmark.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in COMMAND_MODULES:
@@ -29,7 +29,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    # SystemExit unwinds the stack, so every `with running_...` block stops
+    # the servers it started instead of leaving them orphaned.
+    sys.exit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> None:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler

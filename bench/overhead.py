@@ -1,8 +1,15 @@
-"""`bench overhead`: /hello throughput with instrumentation on vs off, per row.
+"""`bench overhead`: what the instrumentation costs, per row, on /hello.
 
-Each row is measured in one paired run: on and off alternate (on, off, off,
-on, ...) so a drift of the machine during the run hits both sides equally,
-and the ratio of the medians is printed. Target: >= 0.95 on every row.
+Each row runs twice side by side, instrumented and bare, pinned to the same
+core; k6 (on the other core) drives one at a time in short alternating
+slices (on, off, off, on, ...), so drift and noisy neighbours hit both alike.
+
+Two figures per row, both as on/off ratios of medians:
+  * throughput (requests per second), what a user sees, but only a fair
+    measure when the server, not k6, is the bottleneck;
+  * efficiency (requests per CPU-second of the row's processes), which does
+    not depend on who the bottleneck is: the throughput the row would reach
+    when CPU-bound. The verdict uses this one. Target: >= 0.95 on every row.
 """
 
 from __future__ import annotations
@@ -11,9 +18,11 @@ import argparse
 import itertools
 import statistics
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from bench.cores import split_cores
 from bench.loadtest.runner import K6Run, run_k6
@@ -27,24 +36,45 @@ _run_numbers = itertools.count()
 
 
 @dataclass(frozen=True)
+class Slice:
+    rps: float
+    requests_per_cpu_second: float
+
+
+@dataclass
+class Side:
+    slices: list[Slice] = field(default_factory=list)
+
+    def median_rps(self) -> float:
+        return statistics.median(s.rps for s in self.slices)
+
+    def median_efficiency(self) -> float:
+        return statistics.median(s.requests_per_cpu_second for s in self.slices)
+
+
+@dataclass(frozen=True)
 class RowOverhead:
     row: str
-    on_rps: list[float]
-    off_rps: list[float]
+    on: Side
+    off: Side
 
     @property
-    def ratio(self) -> float:
-        return statistics.median(self.on_rps) / statistics.median(self.off_rps)
+    def throughput_ratio(self) -> float:
+        return self.on.median_rps() / self.off.median_rps()
 
     @property
-    def pair_ratios(self) -> list[float]:
-        return [on / off for on, off in zip(self.on_rps, self.off_rps, strict=True)]
+    def efficiency_ratio(self) -> float:
+        return self.on.median_efficiency() / self.off.median_efficiency()
+
+    def pair_efficiency_ratios(self) -> list[float]:
+        pairs = zip(self.on.slices, self.off.slices, strict=True)
+        return [a.requests_per_cpu_second / b.requests_per_cpu_second for a, b in pairs]
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "overhead",
-        help="measure /hello throughput with instrumentation on vs off",
+        help="measure what the instrumentation costs on /hello, per row",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -52,11 +82,26 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument("--rounds", type=int, default=6, help="on/off pairs per row")
     parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per slice")
     parser.add_argument("--vus", type=int, default=8, help="concurrent k6 users")
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="A/A control: both sides bare, to see the method's own noise and bias",
+    )
     parser.set_defaults(handler=run)
 
 
-def measure_rps(server: RunningRow, args: argparse.Namespace, workdir: Path) -> float:
-    """Closed-loop /hello requests per second over ``args.seconds`` (after a warm-up)."""
+def tree_cpu_seconds(pid: int) -> float:
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        times = process.cpu_times()
+        total += times.user + times.system
+    return total
+
+
+def measure_slice(server: RunningRow, args: argparse.Namespace, workdir: Path) -> Slice:
+    """One k6 run of closed-loop /hello requests: its rate and the row's CPU per request."""
+    cpu_before = tree_cpu_seconds(server.process.pid)
     result = run_k6(
         K6Run(
             script=SCRIPT,
@@ -73,31 +118,29 @@ def measure_rps(server: RunningRow, args: argparse.Namespace, workdir: Path) -> 
         ),
         timeout_s=args.seconds + 60,
     )
+    cpu_seconds = tree_cpu_seconds(server.process.pid) - cpu_before
     metrics = result.summary.get("metrics", {})
     if result.exit_code != 0 or "http_reqs{scenario:measure}" not in metrics:
         log_tail = result.stdout_summary()[-2000:]
         raise RuntimeError(f"k6 exited {result.exit_code} against {server.name}:\n{log_tail}")
-    count: float = metrics["http_reqs{scenario:measure}"]["values"]["count"]
-    return count / float(args.seconds)
+    measured: float = metrics["http_reqs{scenario:measure}"]["values"]["count"]
+    everything: float = metrics["http_reqs"]["values"]["count"]  # warm-up included, like the CPU
+    return Slice(measured / float(args.seconds), everything / max(cpu_seconds, 1e-6))
 
 
 def measure_row(row: str, args: argparse.Namespace, workdir: Path) -> RowOverhead:
-    """Both variants run side by side on the same cores; k6 alternates between them.
-
-    Short alternating slices (on, off, off, on, ...) make a noisy neighbour or
-    a drifting machine hit both sides alike; the idle variant costs nothing.
-    """
-    on: list[float] = []
-    off: list[float] = []
+    on, off = Side(), Side()
     cores = split_cores().services
     with (
-        running_row(row, workdir, cpus=cores, instrumentation="on") as server_on,
+        running_row(
+            row, workdir, cpus=cores, instrumentation="off" if args.control else "on"
+        ) as server_on,
         running_row(row, workdir, cpus=cores, instrumentation="off") as server_off,
     ):
         for round_index in range(args.rounds):
             pairs = [(server_on, on), (server_off, off)]
-            for server, figures in pairs if round_index % 2 == 0 else reversed(pairs):
-                figures.append(measure_rps(server, args, workdir))
+            for server, side in pairs if round_index % 2 == 0 else reversed(pairs):
+                side.slices.append(measure_slice(server, args, workdir))
     return RowOverhead(row, on, off)
 
 
@@ -110,20 +153,26 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"bench overhead: {error}")
         return 2
-    print(f"/hello, {args.vus} VUs, {args.seconds:g} s x {args.rounds} rounds per side; ")
-    print(f"{split_cores().describe()}; default knobs (sync rows: 1 worker)\n")
-    header = f"{'row':<18}{'rps on':>10}{'rps off':>10}{'on/off':>9}{'pairs min-max':>16}"
-    print(f"{header}  target >= {TARGET_RATIO}")
+    print(f"/hello, {args.vus} VUs, {args.seconds:g} s x {args.rounds} slices per side")
+    print(f"{split_cores().describe()}; default knobs (sync rows: 1 worker)")
+    print("A/A CONTROL: both sides run the bare app\n" if args.control else "")
+    print(
+        f"{'row':<18}{'rps on':>8}{'rps off':>9}{'ratio':>7}"
+        f"{'req/cpu-s on':>14}{'off':>7}{'ratio':>7}{'pairs min-max':>15}"
+        f"  verdict (efficiency >= {TARGET_RATIO})"
+    )
     failures = 0
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
         for row in rows:
             result = measure_row(row, args, Path(tmp))
-            verdict = "ok" if result.ratio >= TARGET_RATIO else "BELOW TARGET"
+            pairs = result.pair_efficiency_ratios()
+            verdict = "ok" if result.efficiency_ratio >= TARGET_RATIO else "BELOW TARGET"
             failures += verdict != "ok"
             print(
-                f"{row:<18}{statistics.median(result.on_rps):>10.0f}"
-                f"{statistics.median(result.off_rps):>10.0f}{result.ratio:>9.3f}"
-                f"{min(result.pair_ratios):>9.2f}-{max(result.pair_ratios):.2f}  {verdict}",
+                f"{row:<18}{result.on.median_rps():>8.0f}{result.off.median_rps():>9.0f}"
+                f"{result.throughput_ratio:>7.3f}{result.on.median_efficiency():>14.0f}"
+                f"{result.off.median_efficiency():>7.0f}{result.efficiency_ratio:>7.3f}"
+                f"{min(pairs):>9.2f}-{max(pairs):.2f}  {verdict}",
                 flush=True,
             )
     return 1 if failures else 0

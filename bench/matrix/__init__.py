@@ -1,1 +1,0 @@
-"""matrix commands of the bench tool."""
