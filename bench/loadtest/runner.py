@@ -9,11 +9,13 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from bench.k6 import checked_k6
+from bench.k6 import PINNED_K6_VERSION, K6NotFoundError, checked_k6
+from bench.paths import LOADTESTS_DIR, results_dir
 from bench.procs import pin_to
+from bench.stack.docker import compose_base_argv, docker_engine
 
 SUMMARY_FILE = "summary.json"
 LOG_FILE = "k6.log"
@@ -81,12 +83,59 @@ def k6_argv(binary: Path, run: K6Run, summary_path: Path) -> list[str]:
     return [*argv, str(run.script)]
 
 
+def compose_k6_argv(compose: list[str], run: K6Run) -> list[str]:
+    """The same k6 run inside the compose stack's k6 container (grafana/k6, host network).
+
+    The container sees ./loadtests at /loadtests and ./results at /results, so
+    the script and the run directory must live there.
+    """
+    results_root = results_dir().resolve()
+    try:
+        run_dir_inside = PurePosixPath("/results") / run.run_dir.resolve().relative_to(results_root)
+        script_inside = PurePosixPath("/loadtests") / run.script.resolve().relative_to(
+            LOADTESTS_DIR.resolve()
+        )
+    except ValueError:
+        raise K6NotFoundError(
+            f"the k6 container only sees {LOADTESTS_DIR} and {results_root}: "
+            "install k6 locally (make install) for other locations"
+        ) from None
+    inner = k6_argv(Path("k6"), run, Path(str(run_dir_inside / SUMMARY_FILE)))
+    env_flags: list[str] = []
+    if run.prometheus_url:
+        for key, value in remote_write_env(run.prometheus_url).items():
+            env_flags += ["-e", f"{key}={value}"]
+    inner[-1] = str(script_inside)
+    return [
+        *compose,
+        "--profile",
+        "loadtest",
+        "run",
+        "--rm",
+        "--no-deps",
+        *env_flags,
+        "k6",
+        *inner[1:],
+    ]
+
+
+def _k6_command(run: K6Run, summary_path: Path) -> tuple[list[str], str]:
+    """Local k6 (PATH or the pinned package), else the compose stack's k6 container."""
+    try:
+        binary, version = checked_k6()
+    except K6NotFoundError:
+        if not docker_engine().reachable:
+            raise
+        return compose_k6_argv(compose_base_argv(), run), PINNED_K6_VERSION
+    return k6_argv(binary, run, summary_path), version
+
+
 def run_k6(run: K6Run, *, timeout_s: float) -> K6Result:
     """Run k6 until it ends, ``timeout_s`` passes, or Ctrl-C; the summary is kept in all cases."""
-    binary, version = checked_k6()
     run.run_dir.mkdir(parents=True, exist_ok=True)
     summary_path = run.run_dir / SUMMARY_FILE
     log_path = run.run_dir / LOG_FILE
+    argv, version = _k6_command(run, summary_path)
     env = {**os.environ, "K6_NO_USAGE_REPORT": "true"}
     if run.prometheus_url:
         env.update(remote_write_env(run.prometheus_url))
@@ -94,7 +143,7 @@ def run_k6(run: K6Run, *, timeout_s: float) -> K6Result:
     interrupted = False
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            k6_argv(binary, run, summary_path),
+            argv,
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,

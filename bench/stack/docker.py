@@ -87,14 +87,18 @@ def compose(*args: str, env: Mapping[str, str] | None = None) -> int:
 
     ``env`` adds variables the compose file interpolates (e.g. the password file).
     """
-    argv = [
+    argv = [*compose_base_argv(), *args]
+    return subprocess.run(argv, env={**os.environ, **(env or {})}, check=False).returncode
+
+
+def compose_base_argv() -> list[str]:
+    """compose on the project's compose file and .env, before the subcommand."""
+    return [
         *compose_command(),
         "--project-directory", str(REPO_ROOT),
         "-f", str(COMPOSE_FILE),
         "--env-file", str(ENV_FILE),
-        *args,
     ]  # fmt: skip
-    return subprocess.run(argv, env={**os.environ, **(env or {})}, check=False).returncode
 
 
 def docker_urls() -> list[tuple[str, str]]:
