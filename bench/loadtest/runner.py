@@ -49,6 +49,7 @@ class K6Result:
     ended_at: str
     k6_version: str
     log_path: Path
+    stopped_by: str | None = None  # "interrupt" (Ctrl-C), "timeout", or None: it ended
 
     @property
     def thresholds_passed(self) -> bool:
@@ -130,6 +131,16 @@ def _k6_command(run: K6Run, summary_path: Path) -> tuple[list[str], str]:
     return k6_argv(binary, run, summary_path), version
 
 
+def _stop_gracefully(process: subprocess.Popen[bytes]) -> int:
+    """SIGINT: k6 stops and still writes its summary; SIGKILL if it does not within the grace."""
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.wait(timeout=INTERRUPT_GRACE_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
+
+
 def run_k6(run: K6Run, *, timeout_s: float) -> K6Result:
     """Run k6 until it ends, ``timeout_s`` passes, or Ctrl-C; the summary is kept in all cases."""
     run.run_dir.mkdir(parents=True, exist_ok=True)
@@ -140,7 +151,7 @@ def run_k6(run: K6Run, *, timeout_s: float) -> K6Result:
     if run.prometheus_url:
         env.update(remote_write_env(run.prometheus_url))
     started_at = _now()
-    interrupted = False
+    stopped_by: str | None = None
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             argv,
@@ -154,15 +165,16 @@ def run_k6(run: K6Run, *, timeout_s: float) -> K6Result:
         )
         try:
             exit_code = process.wait(timeout=timeout_s)
-        except (KeyboardInterrupt, subprocess.TimeoutExpired):
-            # k6 stops gracefully on SIGINT and still writes its summary.
-            interrupted = True
-            process.send_signal(signal.SIGINT)
-            try:
-                exit_code = process.wait(timeout=INTERRUPT_GRACE_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                exit_code = process.wait()
+        except subprocess.TimeoutExpired:
+            stopped_by = "timeout"
+            exit_code = _stop_gracefully(process)
+        except KeyboardInterrupt:
+            stopped_by = "interrupt"
+            exit_code = _stop_gracefully(process)
+        except BaseException:
+            # SystemExit (SIGTERM) and the like: never leave k6 sending load.
+            _stop_gracefully(process)
+            raise
     summary: dict[str, Any] = {}
     if summary_path.exists():
         summary = json.loads(summary_path.read_text())
@@ -170,9 +182,10 @@ def run_k6(run: K6Run, *, timeout_s: float) -> K6Result:
         exit_code=exit_code,
         summary=summary,
         summary_path=summary_path,
-        partial=interrupted or exit_code == EXIT_INTERRUPTED,
+        partial=stopped_by is not None or exit_code == EXIT_INTERRUPTED,
         started_at=started_at,
         ended_at=_now(),
         k6_version=version,
         log_path=log_path,
+        stopped_by=stopped_by,
     )
