@@ -6,6 +6,7 @@ Used by the benchmark matrix, the overhead benchmark and the tests alike.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -30,6 +31,38 @@ def free_port() -> int:
         sock.bind((LOOPBACK, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def ephemeral_port_range() -> range:
+    """Ports the kernel hands out to outgoing connections (and to bind(port 0))."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return range(int(low), int(high) + 1)
+    except (OSError, ValueError):
+        return range(32768, 61000)  # Linux's default
+
+
+def stable_free_ports(count: int, rng: random.Random | None = None) -> list[int]:
+    """Free ports below the ephemeral range, for servers started minutes from now.
+
+    A port from free_port() comes from the ephemeral range: by the time a
+    server binds it, a load test's outgoing connections may have taken it.
+    """
+    rng = rng or random.Random()
+    low = 20_000
+    high = min(ephemeral_port_range().start, 32_768)
+    candidates = rng.sample(range(low, high), k=min(high - low, 2_000))
+    found: list[int] = []
+    for port in candidates:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((LOOPBACK, port))
+            except OSError:
+                continue
+        found.append(port)
+        if len(found) == count:
+            return found
+    raise RuntimeError(f"fewer than {count} free ports between {low} and {high}")
 
 
 def stop_process_group(process: subprocess.Popen[bytes]) -> None:
@@ -131,14 +164,17 @@ def running_row(
     workdir: Path,
     latency_url: str | None = None,
     cpus: frozenset[int] | None = None,
+    *,
     keep_metrics_files: bool = False,
+    extra_knobs: Mapping[str, str | int] | None = None,
     **knobs: str | int,
 ) -> Iterator[RunningRow]:
     """Serve ``row`` with `sab-serve` (its container command) on free ports.
 
     ``knobs`` are BENCH_* settings without the prefix, e.g. workers=4; port and
-    metrics_port default to free ports.
+    metrics_port default to free ports. ``extra_knobs`` adds more of them.
     """
+    knobs = {**(extra_knobs or {}), **knobs}
     port, metrics_port = int(knobs.pop("port", free_port())), free_port()
     metrics_port = int(knobs.pop("metrics_port", metrics_port))
     env = {
@@ -164,12 +200,14 @@ def running_row(
 
 
 @contextmanager
-def running_latency_service(workdir: Path, port: int | None = None) -> Iterator[str]:
+def running_latency_service(
+    workdir: Path, port: int | None = None, cpus: frozenset[int] | None = None
+) -> Iterator[str]:
     """The latency service (on a free port unless given); yields its base URL."""
     port = port or free_port()
     env = {**os.environ, "BENCH_HOST": LOOPBACK, "BENCH_LATENCY_PORT": str(port)}
     base_url = f"http://{LOOPBACK}:{port}"
     log = workdir / f"latency-{port}.log"
     argv = [sys.executable, "-m", "services.serve", "latency"]
-    with running_process(argv, env, f"{base_url}/health", log):
+    with running_process(argv, env, f"{base_url}/health", log, cpus):
         yield base_url
