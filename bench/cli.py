@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "bench.stack.commands",
     "bench.loadtest.commands",
     "bench.overhead",
+    "bench.matrix.commands",
     "bench.dashboards",
 )
 
@@ -20,7 +21,10 @@ COMMAND_MODULES = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bench",
-        description="sync-async-bench: native stack, load tests, dashboards, overhead benchmark.",
+        description=(
+            "sync-async-bench: native stack, load tests, dashboards, "
+            "benchmark matrix and report, overhead."
+        ),
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in COMMAND_MODULES:

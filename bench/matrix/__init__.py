@@ -1,0 +1,1 @@
+"""`bench matrix` and `bench report`: the unattended benchmark and its report."""

@@ -1,0 +1,201 @@
+"""`bench matrix` (run the benchmark, write the report) and `bench report RUN` (re-render it)."""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from bench.cores import CoreSplit, split_cores
+from bench.k6 import K6NotFoundError, checked_k6
+from bench.matrix.environment import describe_environment
+from bench.matrix.profiles import PROFILES
+from bench.matrix.records import RESULTS_FILE, RunDataError
+from bench.matrix.report import render_report
+from bench.matrix.run import Interrupted, Matrix, MatrixPlan, RunLog
+from bench.matrix.stacks import Stack, StackUnavailableError, docker_stack, native_stack
+from bench.matrix.workloads import WORKLOADS, get_workload
+from bench.paths import results_dir
+from bench.prometheus import PrometheusNotFoundError
+from services.rows import ROWS, get_row
+
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(ValueError):
+    """Arguments the matrix cannot run with."""
+
+
+def _rates(text: str) -> tuple[float, ...]:
+    try:
+        rates = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: rates are numbers, e.g. 10,30") from None
+    if not rates or any(rate <= 0 for rate in rates):
+        raise argparse.ArgumentTypeError(f"{text!r}: give one or more positive rates")
+    return rates
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    matrix = subparsers.add_parser(
+        "matrix",
+        help="run rows x workloads x offered load, find each knee, write a report",
+        description=(
+            "Run the benchmark matrix and write results/<run-id>/ (results.json, report.md, "
+            "charts). Ctrl-C stops it and still writes a report of the finished steps."
+        ),
+    )
+    matrix.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    matrix.add_argument("--rows", nargs="+", default=[r.name for r in ROWS], metavar="ROW")
+    matrix.add_argument(
+        "--workloads",
+        nargs="+",
+        default=[w.name for w in WORKLOADS],
+        metavar="WORKLOAD",
+        help=f"any of: {', '.join(w.name for w in WORKLOADS)}",
+    )
+    matrix.add_argument(
+        "--rates",
+        type=_rates,
+        default=(),
+        help="run exactly these offered rates (requests/s, comma separated) instead of the search",
+    )
+    matrix.add_argument("--step-seconds", type=float, help="override the profile's step length")
+    matrix.add_argument("--repeats", type=int, help="override the profile's repeats")
+    matrix.add_argument("--seed", type=int, help="order of rows and workloads (default: random)")
+    matrix.add_argument("--stack", choices=("native", "docker"), default="native")
+    matrix.add_argument("--workers", type=int, help="BENCH_WORKERS for every row (native)")
+    matrix.add_argument("--threads", type=int, help="BENCH_THREADS for gthread rows (native)")
+    matrix.add_argument("--run-id", help="name of the run directory (default: time and profile)")
+    matrix.set_defaults(handler=run_matrix)
+
+    report = subparsers.add_parser(
+        "report",
+        help="re-render a matrix run's report from its recorded data",
+        description="Recompute results.json's figures, report.md and the charts of a run.",
+    )
+    report.add_argument(
+        "run", nargs="?", help="run id under results/, or a run directory (default: the latest)"
+    )
+    report.set_defaults(handler=run_report)
+
+
+def _plan(args: argparse.Namespace) -> MatrixPlan:
+    profile = PROFILES[args.profile].with_overrides(args.step_seconds, args.repeats)
+    if profile.step_seconds < 1 or profile.repeats < 1:
+        # k6 refuses scenarios shorter than a second.
+        raise UsageError("--step-seconds must be at least 1 and --repeats at least 1")
+    rows = tuple(dict.fromkeys(get_row(name).name for name in args.rows))
+    workloads = tuple(dict.fromkeys(get_workload(name) for name in args.workloads))
+    knobs = {name: value for name in ("workers", "threads") if (value := getattr(args, name))}
+    if any(value < 1 for value in knobs.values()):
+        raise UsageError("--workers and --threads must be at least 1")
+    if knobs and args.stack == "docker":
+        raise UsageError(
+            "--workers/--threads apply to the native stack; set them in .env for docker"
+        )
+    plan = MatrixPlan(
+        run_id=args.run_id or f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{profile.name}",
+        profile=profile,
+        rows=rows,
+        workloads=workloads,
+        fixed_rates=args.rates,
+        seed=args.seed if args.seed is not None else random.SystemRandom().randrange(10**6),
+        stack=args.stack,
+        knobs=knobs,
+    )
+    if plan.pairs() == 0:
+        raise UsageError("no row serves any of these workloads")
+    if "/" in plan.run_id or plan.run_id in {"", ".", ".."}:
+        raise UsageError(f"--run-id {plan.run_id!r} must be a plain directory name")
+    return plan
+
+
+def _open_stack(stack: ExitStack, plan: MatrixPlan, run_dir: Path, cores: CoreSplit) -> Stack:
+    if plan.stack == "docker":
+        return docker_stack()
+    return stack.enter_context(native_stack(list(plan.rows), run_dir, cores, plan.knobs))
+
+
+def run_matrix(args: argparse.Namespace) -> int:
+    try:
+        plan = _plan(args)
+        _, k6_version = checked_k6()
+    except (UsageError, ValueError, K6NotFoundError) as error:
+        print(f"bench matrix: {error}", file=sys.stderr)
+        return 2
+    run_dir = results_dir() / plan.run_id
+    if run_dir.exists():
+        print(f"bench matrix: {run_dir} exists; choose another --run-id", file=sys.stderr)
+        return 2
+    cores = split_cores() if plan.stack == "native" else CoreSplit(None, None)
+    run_dir.mkdir(parents=True)
+    status = 0
+    with ExitStack() as stack:
+        try:
+            opened = _open_stack(stack, plan, run_dir, cores)
+        except (StackUnavailableError, PrometheusNotFoundError, RuntimeError) as error:
+            print(f"bench matrix: {error}", file=sys.stderr)
+            return 2
+        environment = describe_environment(cores, k6_version, opened.prometheus_binary, plan.stack)
+        log = RunLog(run_dir, plan, environment)
+        log.save()
+        estimate = plan.profile.estimated_steps(plan.pairs())
+        print(
+            f"bench matrix: {plan.pairs()} row x workload pairs, profile {plan.profile.name}, "
+            f"{cores.describe()}; writing {run_dir}",
+            file=sys.stderr,
+        )
+        progress = tqdm(total=estimate, unit="step", dynamic_ncols=True)
+        service_cores = len(cores.services) if cores.services else len(environment["usable_cores"])
+        try:
+            Matrix(plan, opened, log, cores, progress, service_cores).run()
+            log.complete = True
+        except (Interrupted, KeyboardInterrupt):
+            log.stopped_because = "interrupted (Ctrl-C)"
+            status = EXIT_INTERRUPTED
+        except SystemExit as exit_:
+            log.stopped_because = "terminated"
+            status = int(exit_.code or 1) if isinstance(exit_.code, int) else 1
+        except (StackUnavailableError, RuntimeError) as error:
+            log.stopped_because = f"failed: {str(error).splitlines()[0]}"
+            print(f"\nbench matrix: {error}", file=sys.stderr)
+            status = 1
+        finally:
+            progress.close()
+            log.ended_at = datetime.now(UTC).isoformat(timespec="seconds")
+            log.save()
+    report = render_report(run_dir)
+    print(
+        f"report: {report}"
+        + ("" if log.complete else f" (covers the {len(log.steps)} finished steps)")
+    )
+    return status
+
+
+def latest_run() -> Path:
+    runs = [path.parent for path in results_dir().glob(f"*/{RESULTS_FILE}")]
+    if not runs:
+        raise RunDataError(f"no matrix run under {results_dir()}: run `make bench` first")
+    return max(runs, key=lambda run: (run / RESULTS_FILE).stat().st_mtime)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    try:
+        if args.run is None:
+            run_dir = latest_run()
+        else:
+            candidate = Path(args.run)
+            run_dir = candidate if candidate.is_dir() else results_dir() / args.run
+        report = render_report(run_dir)
+    except RunDataError as error:
+        print(f"bench report: {error}", file=sys.stderr)
+        return 2
+    print(f"report: {report}")
+    return 0
