@@ -1,0 +1,129 @@
+"""The matrix's pure parts: the knee search, counter arithmetic, argument checks."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.matrix.ladder import Ladder
+from bench.matrix.profiles import FULL, QUICK, Profile
+from bench.matrix.series import histogram_quantile, increase, scrapes_within
+
+
+def search(profile: Profile, predicted: float, capacity: float) -> list[tuple[float, bool]]:
+    """Run the ladder against a row that saturates above ``capacity``."""
+    ladder = Ladder(profile, predicted)
+    while (rate := ladder.next_rate()) is not None:
+        ladder.record(rate, rate > capacity)
+    return ladder.results
+
+
+@pytest.mark.parametrize("profile", [QUICK, FULL])
+@pytest.mark.parametrize("misprediction", [0.2, 0.7, 1.0, 1.3, 2.5])
+def test_the_search_brackets_the_knee_whatever_the_prediction(
+    profile: Profile, misprediction: float
+) -> None:
+    capacity = 100.0
+    results = search(profile, capacity * misprediction, capacity)
+    within = [rate for rate, saturated in results if not saturated]
+    past = [rate for rate, saturated in results if saturated]
+    assert within, results
+    assert past, results
+    assert len(results) <= profile.max_levels
+    highest_within, lowest_past = max(within), min(r for r in past if r > max(within))
+    assert highest_within <= capacity < lowest_past
+    # The bracket is at most one bisection looser than the profile's resolution.
+    assert lowest_past / highest_within <= profile.knee_resolution**2, results
+
+
+def test_a_row_saturated_at_the_first_rate_is_searched_downwards() -> None:
+    results = search(QUICK, predicted=100.0, capacity=10.0)
+    assert results[0] == (60.0, True)
+    assert any(not saturated for _, saturated in results), results
+
+
+def test_fixed_rates_run_exactly_in_order() -> None:
+    ladder = Ladder(QUICK, 100.0, fixed_rates=(5.0, 15.0))
+    rates = []
+    while (rate := ladder.next_rate()) is not None:
+        rates.append(rate)
+        ladder.record(rate, saturated=True)
+    assert rates == [5.0, 15.0]
+
+
+def test_rates_stay_within_the_profile_bounds() -> None:
+    results = search(QUICK, predicted=10_000.0, capacity=1e9)
+    assert max(rate for rate, _ in results) <= QUICK.max_rate
+    results = search(QUICK, predicted=0.01, capacity=0.0)
+    assert min(rate for rate, _ in results) >= QUICK.min_rate
+
+
+def test_histogram_quantile_interpolates_like_prometheus() -> None:
+    buckets = [(0.1, 50.0), (0.2, 100.0), (math.inf, 100.0)]
+    assert histogram_quantile(0.5, buckets) == pytest.approx(0.1)
+    assert histogram_quantile(0.75, buckets) == pytest.approx(0.15)
+    assert histogram_quantile(0.99, [(0.1, 0.0), (math.inf, 10.0)]) == pytest.approx(0.1)
+    assert histogram_quantile(0.99, [(0.1, 0.0), (math.inf, 0.0)]) is None
+
+
+def test_increase_is_taken_between_two_scrapes_inside_the_step() -> None:
+    points = [(9.5, 100.0), (10.5, 110.0), (11.5, 130.0), (12.5, 150.0), (13.5, 190.0)]
+    span = scrapes_within(points, start=10.0, end=13.0)
+    assert span == (10.5, 12.5)
+    change = increase(points, span)
+    assert change is not None
+    assert change.value == 40.0
+    assert change.rate == 20.0
+    # A series first scraped inside the step (a route's first request) started from 0.
+    assert increase([(12.5, 7.0)], span) is not None
+    assert scrapes_within(points, start=10.0, end=10.9) is None
+
+
+def bench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rows", "flask-async"], "unknown row 'flask-async'"),
+        (["--workloads", "sleep"], "unknown workload 'sleep'"),
+        (["--rates", "10,fast"], "rates are numbers"),
+        (["--rates", "0"], "positive rates"),
+        (["--repeats", "0"], "--repeats at least 1"),
+        (["--rows", "flask-sync", "--workloads", "io-blocking"], "no row serves"),
+        (["--run-id", "../elsewhere"], "plain directory name"),
+        (["--stack", "docker", "--workers", "2"], "apply to the native stack"),
+    ],
+)
+def test_bad_arguments_are_refused_before_anything_runs(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
+    result = bench("matrix", *args, env={**os.environ, "BENCH_RESULTS_DIR": str(tmp_path)})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_report_of_a_directory_that_is_not_a_run_says_so(tmp_path: Path) -> None:
+    result = bench("report", str(tmp_path))
+    assert result.returncode == 2
+    assert "results.json does not exist" in result.stderr
+    (tmp_path / "results.json").write_text("{not json")
+    result = bench("report", str(tmp_path))
+    assert result.returncode == 2
+    assert "is not valid JSON" in result.stderr
+    assert "Traceback" not in result.stderr
