@@ -65,6 +65,17 @@ def stable_free_ports(count: int, rng: random.Random | None = None) -> list[int]
     raise RuntimeError(f"fewer than {count} free ports between {low} and {high}")
 
 
+def signal_then_kill(process: subprocess.Popen[bytes], signum: int, grace_s: float) -> int:
+    """Send ``signum``, wait ``grace_s`` for the process to exit, else SIGKILL; its exit code."""
+    if process.poll() is None:
+        process.send_signal(signum)
+    try:
+        return process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
+
+
 def stop_process_group(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM the whole group, then SIGKILL what is left after a grace period."""
     if process.poll() is not None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from bench.k6 import PINNED_K6_VERSION, K6NotFoundError, checked_k6
 from bench.paths import LOADTESTS_DIR, results_dir
-from bench.procs import pin_to
+from bench.procs import pin_to, signal_then_kill
 from bench.stack.docker import compose_base_argv, docker_engine
 
 SUMMARY_FILE = "summary.json"
@@ -133,12 +133,7 @@ def _k6_command(run: K6Run, summary_path: Path) -> tuple[list[str], str]:
 
 def _stop_gracefully(process: subprocess.Popen[bytes]) -> int:
     """SIGINT: k6 stops and still writes its summary; SIGKILL if it does not within the grace."""
-    process.send_signal(signal.SIGINT)
-    try:
-        return process.wait(timeout=INTERRUPT_GRACE_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        return process.wait()
+    return signal_then_kill(process, signal.SIGINT, INTERRUPT_GRACE_S)
 
 
 def run_k6(run: K6Run, *, timeout_s: float) -> K6Result:

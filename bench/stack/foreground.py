@@ -8,6 +8,7 @@ import subprocess
 from collections.abc import Callable, Iterator
 from types import FrameType
 
+from bench.procs import signal_then_kill
 from bench.stack.layout import NativeStackConfig, native_stack_config
 from bench.stack.native import (
     STARTUP_TIMEOUT_S,
@@ -55,8 +56,8 @@ def run_native_foreground(
 
 
 def _wait_or_stop(process: subprocess.Popen[bytes], *, interrupt: bool = False) -> int:
-    if interrupt and process.poll() is None:
-        process.send_signal(signal.SIGTERM)
+    if interrupt:
+        return signal_then_kill(process, signal.SIGTERM, STOP_TIMEOUT_S)
     try:
         return process.wait(timeout=STOP_TIMEOUT_S)
     except subprocess.TimeoutExpired:
