@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from bench.matrix.figures import StepFigures
-from bench.matrix.workloads import WORKLOADS, get_workload
+from bench.matrix.workloads import WORKLOADS
 
 # Thresholds for naming what limited a row, and for the honesty warnings.
 BUSY = 0.9  # of the slots, threads or cores: full
@@ -320,7 +320,3 @@ def combos_by_workload(all_combos: list[Combo]) -> dict[str, list[Combo]]:
     for c in all_combos:
         grouped[c.workload].append(c)
     return {name: group for name, group in grouped.items() if group}
-
-
-def slo_ms(workload: str) -> float:
-    return get_workload(workload).slo_p99_ms

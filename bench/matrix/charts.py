@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import matplotlib as mpl
 
@@ -20,7 +21,7 @@ from bench.matrix.workloads import get_workload
 from services.rows import ROWS, get_row
 
 ROW_COLOURS = {row.name: plt.get_cmap("tab10")(i) for i, row in enumerate(ROWS)}
-DPI = 110
+DPI = 100
 DATA = "data"  # gid of plotted measurements, as opposed to reference lines
 
 
@@ -64,6 +65,21 @@ def _log_axes(axes: Axes, xlabel: str, ylabel: str, y_log: bool = True) -> None:
     axes.grid(True, which="both", alpha=0.3)
 
 
+def _plot_levels(
+    axes: Axes, combo: Combo, pick: Callable[[Level], float | None], **style: Any
+) -> None:
+    """One row's measurements against offered load (levels without a value are left out)."""
+    xs: list[float] = []
+    ys: list[float] = []
+    for level in combo.levels:
+        value = pick(level)
+        if value is not None:
+            xs.append(level.offered_rps)
+            ys.append(value)
+    style = {"marker": "o", "color": ROW_COLOURS[combo.row], "label": combo.row, **style}
+    axes.plot(xs, ys, gid=DATA, **style)
+
+
 def throughput_chart(workload: str, combos: list[Combo], path: Path) -> None:
     figure, axes = plt.subplots(figsize=(8, 5.5))
     everything = [rate for c in combos for rate in _rates(c)]
@@ -72,14 +88,7 @@ def throughput_chart(workload: str, combos: list[Combo], path: Path) -> None:
         axes.plot([low, high], [low, high], color="grey", linestyle=":", label="served = offered")
     for c in combos:
         colour = ROW_COLOURS[c.row]
-        axes.plot(
-            _rates(c),
-            [level.throughput_rps for level in c.levels],
-            marker="o",
-            gid=DATA,
-            color=colour,
-            label=c.row,
-        )
+        _plot_levels(axes, c, lambda level: level.throughput_rps)
         if c.littles_law_rps:
             axes.axhline(c.littles_law_rps, color=colour, linestyle="--", linewidth=1, alpha=0.7)
         if c.max_sustainable_rps:
@@ -113,15 +122,7 @@ def latency_chart(workload: str, combos: list[Combo], path: Path) -> None:
     ]
     for axes, (name, pick) in zip(panels, pickers, strict=True):
         for c in combos:
-            points = [(lv.offered_rps, pick(lv)) for lv in c.levels if pick(lv)]
-            axes.plot(
-                [x for x, _ in points],
-                [y for _, y in points],
-                marker="o",
-                gid=DATA,
-                color=ROW_COLOURS[c.row],
-                label=c.row,
-            )
+            _plot_levels(axes, c, pick)
         axes.axhline(slo, color="red", linestyle="--", linewidth=1, label=f"SLO p99 {slo:g} ms")
         _log_axes(axes, "offered load (requests/s)", f"{name} latency (ms, k6)")
         axes.set_title(name)
@@ -130,40 +131,29 @@ def latency_chart(workload: str, combos: list[Combo], path: Path) -> None:
     _save(figure, path)
 
 
+def _share_of(size: float) -> Callable[[Level], float | None]:
+    def share(level: Level) -> float | None:
+        busy = level.threadpool_busy_mean
+        return None if busy is None else busy / size
+
+    return share
+
+
 def saturation_chart(workload: str, combos: list[Combo], path: Path) -> None:
     figure, (busy_axes, backlog_axes) = plt.subplots(1, 2, figsize=(13, 4.8))
     for c in combos:
-        colour = ROW_COLOURS[c.row]
-        rates = _rates(c)
-        busy = [lv.saturation for lv in c.levels]
-        if any(value is not None for value in busy):
-            busy_axes.plot(
-                rates, busy, marker="o", gid=DATA, color=colour, label=f"{c.row} (busy/slots)"
-            )
-        pool = [
-            lv.threadpool_busy_mean / c.slots
-            if lv.threadpool_busy_mean is not None and c.slots and workload == "io-thread"
-            else None
-            for lv in c.levels
-        ]
-        if any(value is not None for value in pool):
-            busy_axes.plot(
-                rates,
-                pool,
+        if any(lv.saturation is not None for lv in c.levels):
+            _plot_levels(busy_axes, c, lambda lv: lv.saturation, label=f"{c.row} (busy/slots)")
+        if workload == "io-thread" and c.slots:
+            _plot_levels(
+                busy_axes,
+                c,
+                _share_of(c.slots),
                 marker="s",
-                gid=DATA,
                 linestyle="--",
-                color=colour,
                 label=f"{c.row} (thread pool busy/size)",
             )
-        backlog_axes.plot(
-            rates,
-            [lv.backlog_max or 0 for lv in c.levels],
-            marker="o",
-            gid=DATA,
-            color=colour,
-            label=c.row,
-        )
+        _plot_levels(backlog_axes, c, lambda lv: lv.backlog_max or 0.0)
     _log_axes(busy_axes, "offered load (requests/s)", "mean share of slots busy", y_log=False)
     busy_axes.set_ylim(0, 1.1)
     busy_axes.set_title("worker saturation (WSGI rows; thread pool on /io/thread)")
@@ -186,15 +176,7 @@ def loop_lag_chart(workload: str, combos: list[Combo], path: Path) -> bool:
         return False
     figure, axes = plt.subplots(figsize=(8, 5))
     for c in asgi:
-        points = [(lv.offered_rps, lv.loop_lag_p99_ms) for lv in c.levels if lv.loop_lag_p99_ms]
-        axes.plot(
-            [x for x, _ in points],
-            [y for _, y in points],
-            marker="o",
-            gid=DATA,
-            color=ROW_COLOURS[c.row],
-            label=c.row,
-        )
+        _plot_levels(axes, c, lambda level: level.loop_lag_p99_ms)
     _log_axes(axes, "offered load (requests/s)", "event-loop lag p99 (ms)")
     axes.set_title(
         f"{get_workload(workload).endpoint}: event-loop lag (ASGI rows)\n"

@@ -149,52 +149,102 @@ def _environment_table(environment: dict[str, Any]) -> list[str]:
     return ["| | |", "|---|---|", *(f"| {key} | {value} |" for key, value in rows)]
 
 
-def _combo_table(combos: list[Combo]) -> list[str]:
-    lines = [
-        "| row | max rps within SLO | p99 there (ms) | CPU per request (ms) "
-        "| most served (rps) | predicted knee (rps) | limited by |",
-        "|---|---:|---:|---:|---:|---:|---|",
+def _table(columns: list[tuple[str, str]], rows: list[list[str]]) -> list[str]:
+    """A markdown table; each column is (header, alignment rule)."""
+    return [
+        "| " + " | ".join(header for header, _ in columns) + " |",
+        "|" + "|".join(rule for _, rule in columns) + "|",
+        *("| " + " | ".join(cells) + " |" for cells in rows),
     ]
-    for c in sorted(combos, key=lambda c: c.max_sustainable_rps or 0.0, reverse=True):
-        lines.append(
-            f"| {c.row} | {fmt_rps(c.max_sustainable_rps)} | {fmt_ms(c.p99_at_sustainable_ms)} "
-            f"| {fmt_ms(c.cpu_ms_at_sustainable)} | {fmt_rps(c.max_throughput_rps)} "
-            f"| {fmt_rps(c.predicted_knee_rps)} | {c.limited_by} |"
-        )
-    return lines
+
+
+TEXT, NUMBER = "---", "---:"
+
+
+def _combo_table(combos: list[Combo]) -> list[str]:
+    columns = [
+        ("row", TEXT),
+        ("max rps within SLO", NUMBER),
+        ("p99 there (ms)", NUMBER),
+        ("CPU per request (ms)", NUMBER),
+        ("most served (rps)", NUMBER),
+        ("predicted knee (rps)", NUMBER),
+        ("limited by", TEXT),
+    ]
+    ranked = sorted(combos, key=lambda c: c.max_sustainable_rps or 0.0, reverse=True)
+    rows = [
+        [
+            c.row,
+            fmt_rps(c.max_sustainable_rps),
+            fmt_ms(c.p99_at_sustainable_ms),
+            fmt_ms(c.cpu_ms_at_sustainable),
+            fmt_rps(c.max_throughput_rps),
+            fmt_rps(c.predicted_knee_rps),
+            c.limited_by,
+        ]
+        for c in ranked
+    ]
+    return _table(columns, rows)
 
 
 def _fidelity_table(combos: list[Combo]) -> list[str]:
-    lines = [
-        "| workload | row | service time (ms) | slots | Little's-law limit (rps) "
-        "| CPU limit (rps) | served / offered at the knee | most served / predicted knee |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+    columns = [
+        ("workload", TEXT),
+        ("row", TEXT),
+        ("service time (ms)", NUMBER),
+        ("slots", NUMBER),
+        ("Little's-law limit (rps)", NUMBER),
+        ("CPU limit (rps)", NUMBER),
+        ("served / offered at the knee", NUMBER),
+        ("most served / predicted knee", NUMBER),
     ]
-    for c in combos:
-        lines.append(
-            f"| {c.workload} | {c.row} | {fmt_ms(c.service_time_ms)} "
-            f"| {'-' if c.slots is None else f'{c.slots:g}'} | {fmt_rps(c.littles_law_rps)} "
-            f"| {fmt_rps(c.cpu_limit_rps)} | {fmt_ratio(c.delivered_at_knee)} "
-            f"| {fmt_ratio(c.knee_ratio)} |"
-        )
-    return lines
+    rows = [
+        [
+            c.workload,
+            c.row,
+            fmt_ms(c.service_time_ms),
+            "-" if c.slots is None else f"{c.slots:g}",
+            fmt_rps(c.littles_law_rps),
+            fmt_rps(c.cpu_limit_rps),
+            fmt_ratio(c.delivered_at_knee),
+            fmt_ratio(c.knee_ratio),
+        ]
+        for c in combos
+    ]
+    return _table(columns, rows)
 
 
 def _steps_table(steps: list[StepFigures]) -> list[str]:
-    lines = [
-        "| step | row | workload | offered | served | p99 (ms) | errors | dropped "
-        "| row CPU (cores) | k6 CPU (cores) | past the knee because |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    columns = [
+        ("step", TEXT),
+        ("row", TEXT),
+        ("workload", TEXT),
+        ("offered", NUMBER),
+        ("served", NUMBER),
+        ("p99 (ms)", NUMBER),
+        ("errors", NUMBER),
+        ("dropped", NUMBER),
+        ("row CPU (cores)", NUMBER),
+        ("k6 CPU (cores)", NUMBER),
+        ("past the knee because", TEXT),
     ]
-    for s in steps:
-        offered = "probe" if s.offered_rps is None else fmt_rps(s.offered_rps)
-        cpu = "-" if s.cpu_cores is None else f"{s.cpu_cores:.2f}"
-        lines.append(
-            f"| {s.id}{' (partial)' if s.partial else ''} | {s.row} | {s.workload} | {offered} "
-            f"| {fmt_rps(s.throughput_rps)} | {fmt_ms(s.p99_ms)} | {s.error_ratio:.1%} "
-            f"| {s.dropped_iterations} | {cpu} | {s.k6_cpu_cores:.2f} | {'; '.join(s.reasons)} |"
-        )
-    return lines
+    rows = [
+        [
+            f"{s.id}{' (partial)' if s.partial else ''}",
+            s.row,
+            s.workload,
+            "probe" if s.offered_rps is None else fmt_rps(s.offered_rps),
+            fmt_rps(s.throughput_rps),
+            fmt_ms(s.p99_ms),
+            f"{s.error_ratio:.1%}",
+            str(s.dropped_iterations),
+            "-" if s.cpu_cores is None else f"{s.cpu_cores:.2f}",
+            f"{s.k6_cpu_cores:.2f}",
+            "; ".join(s.reasons),
+        ]
+        for s in steps
+    ]
+    return _table(columns, rows)
 
 
 METHOD = """\

@@ -76,7 +76,7 @@ class NativeStack:
             yield RowTarget(name, server.base_url, server.metrics_url)
 
 
-def native_prometheus_config(ports: Mapping[str, tuple[int, int]]) -> str:
+def matrix_prometheus_config(ports: Mapping[str, tuple[int, int]]) -> str:
     interval = f"{int(NATIVE_SCRAPE_INTERVAL_S * 1000)}ms"
     config = {
         "global": {"scrape_interval": interval, "scrape_timeout": interval},
@@ -105,7 +105,7 @@ def native_stack(
     free = iter(stable_free_ports(2 * len(rows)))
     ports = {row: (next(free), next(free)) for row in rows}
     config = run_dir / "prometheus.yml"
-    config.write_text(native_prometheus_config(ports))
+    config.write_text(matrix_prometheus_config(ports))
     with ExitStack() as stack:
         # Prometheus runs beside k6. The latency service runs beside the row:
         # /downstream's capacity is the row's plus its dependency's, as in
