@@ -13,6 +13,7 @@ import pytest
 from bench.matrix.ladder import Ladder
 from bench.matrix.profiles import FULL, QUICK, Profile
 from bench.matrix.series import histogram_quantile, increase, scrapes_within
+from bench.procs import free_port
 
 
 def search(profile: Profile, predicted: float, capacity: float) -> list[tuple[float, bool]]:
@@ -115,6 +116,23 @@ def test_bad_arguments_are_refused_before_anything_runs(
     assert result.returncode == 2, result.stdout + result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_docker_mode_without_the_compose_stack_says_to_start_it(tmp_path: Path) -> None:
+    nothing_there = f"http://127.0.0.1:{free_port()}"
+    result = bench(
+        "matrix",
+        "--stack",
+        "docker",
+        "--prometheus-url",
+        nothing_there,
+        env={**os.environ, "BENCH_RESULTS_DIR": str(tmp_path)},
+    )
+    assert result.returncode == 2, result.stderr
+    assert f"no Prometheus at {nothing_there}: start the compose stack with `make up`" in (
+        result.stderr
+    )
     assert list(tmp_path.iterdir()) == []
 
 

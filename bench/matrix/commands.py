@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import sys
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -19,10 +20,16 @@ from bench.matrix.profiles import PROFILES
 from bench.matrix.records import RESULTS_FILE, RunDataError
 from bench.matrix.report import render_report
 from bench.matrix.run import Interrupted, Matrix, MatrixPlan, RunLog
-from bench.matrix.stacks import Stack, StackUnavailableError, docker_stack, native_stack
+from bench.matrix.stacks import (
+    DOCKER_PROMETHEUS_URL,
+    Stack,
+    StackUnavailableError,
+    docker_stack,
+    native_stack,
+)
 from bench.matrix.workloads import WORKLOADS, get_workload
 from bench.paths import results_dir
-from bench.prometheus import PrometheusNotFoundError
+from bench.prometheus import PrometheusNotFoundError, find_prometheus
 from services.rows import ROWS, get_row
 
 EXIT_INTERRUPTED = 130
@@ -70,6 +77,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     matrix.add_argument("--repeats", type=int, help="override the profile's repeats")
     matrix.add_argument("--seed", type=int, help="order of rows and workloads (default: random)")
     matrix.add_argument("--stack", choices=("native", "docker"), default="native")
+    matrix.add_argument(
+        "--prometheus-url",
+        default=DOCKER_PROMETHEUS_URL,
+        help=f"--stack docker: the compose stack's Prometheus (default {DOCKER_PROMETHEUS_URL})",
+    )
     matrix.add_argument("--workers", type=int, help="BENCH_WORKERS for every row (native)")
     matrix.add_argument("--threads", type=int, help="BENCH_THREADS for gthread rows (native)")
     matrix.add_argument("--run-id", help="name of the run directory (default: time and profile)")
@@ -109,6 +121,7 @@ def _plan(args: argparse.Namespace) -> MatrixPlan:
         seed=args.seed if args.seed is not None else random.SystemRandom().randrange(10**6),
         stack=args.stack,
         knobs=knobs,
+        prometheus_url=args.prometheus_url if args.stack == "docker" else None,
     )
     if plan.pairs() == 0:
         raise UsageError("no row serves any of these workloads")
@@ -117,17 +130,49 @@ def _plan(args: argparse.Namespace) -> MatrixPlan:
     return plan
 
 
-def _open_stack(stack: ExitStack, plan: MatrixPlan, run_dir: Path, cores: CoreSplit) -> Stack:
+def _preflight(plan: MatrixPlan) -> tuple[str, Stack | None]:
+    """Everything that can fail before a run directory exists: k6, Prometheus, the docker stack."""
+    _, k6_version = checked_k6()
     if plan.stack == "docker":
-        return docker_stack()
-    return stack.enter_context(native_stack(list(plan.rows), run_dir, cores, plan.knobs))
+        return k6_version, docker_stack(plan.prometheus_url or DOCKER_PROMETHEUS_URL)
+    find_prometheus()
+    return k6_version, None
+
+
+def _run(plan: MatrixPlan, log: RunLog, opened: Stack, cores: CoreSplit) -> int:
+    """The matrix itself; whatever stops it, the finished steps stay recorded."""
+    print(
+        f"bench matrix: {plan.pairs()} row x workload pairs, profile {plan.profile.name}, "
+        f"{cores.describe()}; writing {log.run_dir}",
+        file=sys.stderr,
+    )
+    progress = tqdm(total=plan.profile.estimated_steps(plan.pairs()), unit="step")
+    service_cores = len(cores.services) if cores.services else len(log.environment["usable_cores"])
+    try:
+        Matrix(plan, opened, log, cores, progress, service_cores).run()
+        log.complete = True
+        return 0
+    except (Interrupted, KeyboardInterrupt):
+        log.stopped_because = "interrupted (Ctrl-C)"
+        return EXIT_INTERRUPTED
+    except SystemExit as exit_:
+        log.stopped_because = "terminated"
+        return exit_.code if isinstance(exit_.code, int) else 1
+    except (StackUnavailableError, RuntimeError) as error:
+        log.stopped_because = f"failed: {str(error).splitlines()[0]}"
+        print(f"\nbench matrix: {error}", file=sys.stderr)
+        return 1
+    finally:
+        progress.close()
+        log.ended_at = datetime.now(UTC).isoformat(timespec="seconds")
+        log.save()
 
 
 def run_matrix(args: argparse.Namespace) -> int:
     try:
         plan = _plan(args)
-        _, k6_version = checked_k6()
-    except (UsageError, ValueError, K6NotFoundError) as error:
+        k6_version, opened = _preflight(plan)
+    except (ValueError, K6NotFoundError, PrometheusNotFoundError, StackUnavailableError) as error:
         print(f"bench matrix: {error}", file=sys.stderr)
         return 2
     run_dir = results_dir() / plan.run_id
@@ -136,46 +181,26 @@ def run_matrix(args: argparse.Namespace) -> int:
         return 2
     cores = split_cores() if plan.stack == "native" else CoreSplit(None, None)
     run_dir.mkdir(parents=True)
-    status = 0
     with ExitStack() as stack:
-        try:
-            opened = _open_stack(stack, plan, run_dir, cores)
-        except (StackUnavailableError, PrometheusNotFoundError, RuntimeError) as error:
-            print(f"bench matrix: {error}", file=sys.stderr)
-            return 2
+        if opened is None:
+            try:
+                opened = stack.enter_context(
+                    native_stack(list(plan.rows), run_dir, cores, plan.knobs)
+                )
+            except (RuntimeError, KeyboardInterrupt) as error:
+                # Nothing was measured: leave no run directory behind.
+                stack.close()
+                shutil.rmtree(run_dir, ignore_errors=True)
+                why = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error)
+                print(f"bench matrix: the stack did not start: {why}", file=sys.stderr)
+                return EXIT_INTERRUPTED if isinstance(error, KeyboardInterrupt) else 1
         environment = describe_environment(cores, k6_version, opened.prometheus_binary, plan.stack)
         log = RunLog(run_dir, plan, environment)
         log.save()
-        estimate = plan.profile.estimated_steps(plan.pairs())
-        print(
-            f"bench matrix: {plan.pairs()} row x workload pairs, profile {plan.profile.name}, "
-            f"{cores.describe()}; writing {run_dir}",
-            file=sys.stderr,
-        )
-        progress = tqdm(total=estimate, unit="step", dynamic_ncols=True)
-        service_cores = len(cores.services) if cores.services else len(environment["usable_cores"])
-        try:
-            Matrix(plan, opened, log, cores, progress, service_cores).run()
-            log.complete = True
-        except (Interrupted, KeyboardInterrupt):
-            log.stopped_because = "interrupted (Ctrl-C)"
-            status = EXIT_INTERRUPTED
-        except SystemExit as exit_:
-            log.stopped_because = "terminated"
-            status = int(exit_.code or 1) if isinstance(exit_.code, int) else 1
-        except (StackUnavailableError, RuntimeError) as error:
-            log.stopped_because = f"failed: {str(error).splitlines()[0]}"
-            print(f"\nbench matrix: {error}", file=sys.stderr)
-            status = 1
-        finally:
-            progress.close()
-            log.ended_at = datetime.now(UTC).isoformat(timespec="seconds")
-            log.save()
+        status = _run(plan, log, opened, cores)
     report = render_report(run_dir)
-    print(
-        f"report: {report}"
-        + ("" if log.complete else f" (covers the {len(log.steps)} finished steps)")
-    )
+    covered = "" if log.complete else f" (covers the {len(log.steps)} finished steps)"
+    print(f"report: {report}{covered}")
     return status
 
 

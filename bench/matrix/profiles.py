@@ -41,10 +41,10 @@ QUICK = Profile(
     step_seconds=1.25,
     repeats=1,
     factors=(0.6, 1.1),
-    growth=1.5,
+    growth=2.0,
     beyond_knee=0,
     knee_resolution=1.45,
-    max_levels=5,
+    max_levels=6,
     max_rate=3000.0,
     min_rate=0.5,
 )

@@ -94,6 +94,8 @@ def command_line(run: dict[str, Any]) -> str:
         f"--seed {run['seed']}",
         f"--stack {run['stack']}",
     ]
+    if run.get("prometheus_url"):
+        parts.append(f"--prometheus-url {run['prometheus_url']}")
     parts += [f"--{knob} {value}" for knob, value in run["knobs"].items()]
     return " ".join(parts)
 

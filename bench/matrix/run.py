@@ -47,6 +47,7 @@ class MatrixPlan:
     seed: int
     stack: str
     knobs: dict[str, int]
+    prometheus_url: str | None = None  # the docker stack's; native runs its own
 
     def pairs(self) -> int:
         return sum(1 for r in self.rows for w in self.workloads if w.served_by(get_row(r)))
@@ -82,6 +83,7 @@ class RunLog:
                 "fixed_rates": list(self.plan.fixed_rates),
                 "seed": self.plan.seed,
                 "stack": self.plan.stack,
+                "prometheus_url": self.plan.prometheus_url,
                 "knobs": self.plan.knobs,
             },
             "environment": self.environment,

@@ -29,6 +29,7 @@ from services.rows import get_row
 # Finer than the stack's 1 s: a quick step lasts two seconds.
 NATIVE_SCRAPE_INTERVAL_S = 0.5
 DOCKER_SCRAPE_INTERVAL_S = 1.0
+DOCKER_PROMETHEUS_URL = f"http://{LOOPBACK}:{PROMETHEUS_PORT}"
 
 
 class StackUnavailableError(RuntimeError):
@@ -148,8 +149,8 @@ class DockerStack:
         yield target
 
 
-def docker_stack() -> DockerStack:
-    prometheus = PrometheusClient(f"http://{LOOPBACK}:{PROMETHEUS_PORT}")
+def docker_stack(prometheus_url: str = DOCKER_PROMETHEUS_URL) -> DockerStack:
+    prometheus = PrometheusClient(prometheus_url.rstrip("/"))
     if not prometheus.is_ready():
         raise StackUnavailableError(
             f"no Prometheus at {prometheus.base_url}: start the compose stack with `make up`"
