@@ -50,10 +50,15 @@ class RequestRecorder:
         self._pending: dict[DurationKey, _PendingDurations] = {}
         self._active: dict[str, int] = {}
         self._flushed_active: dict[str, int] = {}
-        self._flusher_pid: int | None = None
+        self._flushing = False
+        # gunicorn forks workers after import, and a thread started in the
+        # parent does not exist in the child: a forked child starts its own
+        # flusher on its first request, with state of its own.
+        os.register_at_fork(after_in_child=self._forget_parent)
 
     def begin(self, route: str) -> None:
-        self._ensure_flusher()
+        if not self._flushing:
+            self._start_flusher()
         with self._lock:
             self._active[route] = self._active.get(route, 0) + 1
 
@@ -84,16 +89,16 @@ class RequestRecorder:
                 ACTIVE_REQUESTS.labels(route).set(value)
                 self._flushed_active[route] = value
 
-    def _ensure_flusher(self) -> None:
-        # One flusher per process: gunicorn forks workers after import, and a
-        # thread started in the parent does not exist in the child.
-        if self._flusher_pid == os.getpid():
-            return
+    def _forget_parent(self) -> None:
+        self._lock = threading.Lock()  # the parent's may have been held at fork time
+        self._pending, self._active, self._flushed_active = {}, {}, {}
+        self._flushing = False
+
+    def _start_flusher(self) -> None:
         with self._lock:
-            if self._flusher_pid == os.getpid():
+            if self._flushing:
                 return
-            self._flusher_pid = os.getpid()
-            self._pending, self._active, self._flushed_active = {}, {}, {}
+            self._flushing = True
         threading.Thread(target=self._flush_forever, name="metrics-flush", daemon=True).start()
 
     def _flush_forever(self) -> None:
