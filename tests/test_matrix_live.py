@@ -119,7 +119,8 @@ def test_littles_law_on_io(tiny_run: Path) -> None:
     below = level(sync, 5.0)
     assert not below["saturated"]
     assert below["throughput_rps"] == pytest.approx(5.0, rel=0.10)
-    assert sync["max_sustainable_rps"] == 5.0
+    assert sync["knee_offered_rps"] == 5.0
+    assert sync["max_sustainable_rps"] == pytest.approx(5.0, rel=0.10)
     assert sync["limited_by"] == "worker slots"
 
     asyncio_row = combo(tiny_run, "fastapi-async")

@@ -58,7 +58,9 @@ def test_the_report_states_the_recorded_figures(run_dir: Path) -> None:
         assert f"| {step['id']} | {step['row']} | io |" in report
     verdict = next(line for line in report.splitlines() if line.startswith("On `/io?ms=100`"))
     assert "fastapi-async sustained the most within the SLO" in verdict
-    assert "flask-sync: 5 rps within the SLO" in verdict
+    [sync] = [combo for combo in figures["combos"] if combo["row"] == "flask-sync"]
+    assert f"flask-sync: {fmt_rps(sync['max_sustainable_rps'])} rps within the SLO" in verdict
+    assert f"at most {fmt_rps(sync['max_throughput_rps'])} rps served" in verdict
     assert "limited by worker slots" in verdict
 
 

@@ -19,6 +19,7 @@ MIN_CPU_S_PER_REQUEST = 1e-5  # event-loop lag p99 that means requests wait for 
 K6_FULL_CORE = 0.9
 LOW_SERVER_CPU = 0.5
 NOISY_SPREAD = 0.10
+UNCLEAR = "unclear"
 NOT_REACHED = "not reached"  # no level past the knee: the search hit a bound first
 
 
@@ -63,7 +64,8 @@ class Combo:
     cpu_limit_rps: float | None  # service cores / CPU per request
     predicted_knee_rps: float | None
     levels: tuple[Level, ...]
-    max_sustainable_rps: float | None  # highest offered rate within the SLO
+    knee_offered_rps: float | None  # the highest offered rate within the SLO
+    max_sustainable_rps: float | None  # what the row served there
     p99_at_sustainable_ms: float | None
     cpu_ms_at_sustainable: float | None
     max_throughput_rps: float | None  # the measured knee: the most it served
@@ -150,7 +152,7 @@ def _limited_by(level: Level, service_cores: int) -> tuple[str, str]:
         return "blocked event loop", f"event-loop lag p99 {level.loop_lag_p99_ms:.0f} ms"
     if level.k6_cpu_cores >= K6_FULL_CORE:
         return "load generator", f"k6 used {level.k6_cpu_cores:.2f} cores"
-    return "unclear", "; ".join(level.reasons)
+    return UNCLEAR, "; ".join(level.reasons)
 
 
 @dataclass(frozen=True)
@@ -181,10 +183,20 @@ def cpu_line(points: list[tuple[float, float]]) -> tuple[float, float] | None:
     return (mean_y - slope * mean_x, slope) if slope > MIN_CPU_S_PER_REQUEST else None
 
 
+def service_time_ms(probe: StepFigures, within: list[StepFigures]) -> float | None:
+    """The row's service time: the median server-side mean of the steps within the SLO.
+
+    The probe's own figure is the fallback: it includes the row's first
+    requests, which on some rows (Django) are much slower than the rest.
+    """
+    measured = [s.server_mean_ms for s in within if s.server_mean_ms]
+    return statistics.median(measured) if measured else probe.server_mean_ms
+
+
 def predict(
     workload: str, probe: StepFigures, within: list[StepFigures], service_cores: int
 ) -> Prediction:
-    """Little's law from the probe's service time; the utilisation law from a CPU line.
+    """Little's law from the service time; the utilisation law from a CPU line.
 
     The line runs through the probe and every step within the SLO (CPU cores
     against requests/s): its slope is the CPU per request, its intercept what
@@ -192,7 +204,8 @@ def predict(
     gross (idle included): a conservative first aim.
     """
     slots, basis = _slots(workload, probe)
-    service_s = probe.server_mean_ms / 1000.0 if probe.server_mean_ms else None
+    service_ms = service_time_ms(probe, within)
+    service_s = service_ms / 1000.0 if service_ms else None
     littles = slots / service_s if slots and service_s else None
     points = [
         (s.server_rps, s.cpu_cores)
@@ -240,7 +253,7 @@ def combo(row: str, workload: str, steps: list[StepFigures], service_cores: int)
     return Combo(
         row=row,
         workload=workload,
-        service_time_ms=probe.server_mean_ms,
+        service_time_ms=service_time_ms(probe, within_steps),
         cpu_ms_per_request=prediction.cpu_ms_per_request,
         idle_cpu_cores=prediction.idle_cpu_cores,
         slots=prediction.slots,
@@ -249,7 +262,8 @@ def combo(row: str, workload: str, steps: list[StepFigures], service_cores: int)
         cpu_limit_rps=prediction.cpu_limit_rps,
         predicted_knee_rps=knee,
         levels=levels,
-        max_sustainable_rps=best.offered_rps if best else None,
+        knee_offered_rps=best.offered_rps if best else None,
+        max_sustainable_rps=best.throughput_rps if best else None,
         p99_at_sustainable_ms=best.p99_ms if best else None,
         cpu_ms_at_sustainable=best.cpu_ms_per_request if best else None,
         max_throughput_rps=max_throughput,

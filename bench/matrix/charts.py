@@ -91,8 +91,8 @@ def throughput_chart(workload: str, combos: list[Combo], path: Path) -> None:
         _plot_levels(axes, c, lambda level: level.throughput_rps)
         if c.littles_law_rps:
             axes.axhline(c.littles_law_rps, color=colour, linestyle="--", linewidth=1, alpha=0.7)
-        if c.max_sustainable_rps:
-            knee = next(lv for lv in c.levels if lv.offered_rps == c.max_sustainable_rps)
+        if c.knee_offered_rps:
+            knee = next(lv for lv in c.levels if lv.offered_rps == c.knee_offered_rps)
             axes.plot(
                 knee.offered_rps,
                 knee.throughput_rps,

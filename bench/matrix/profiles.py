@@ -38,13 +38,13 @@ class Profile:
 QUICK = Profile(
     name="quick",
     probe_seconds=1.0,
-    step_seconds=1.25,
+    step_seconds=1.0,
     repeats=1,
     factors=(0.6, 1.1),
     growth=2.0,
     beyond_knee=0,
-    knee_resolution=1.45,
-    max_levels=6,
+    knee_resolution=1.5,
+    max_levels=5,
     max_rate=3000.0,
     min_rate=0.5,
 )

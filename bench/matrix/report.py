@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.matrix import analysis
-from bench.matrix.analysis import NOT_REACHED, Combo
+from bench.matrix.analysis import NOT_REACHED, UNCLEAR, Combo
 from bench.matrix.charts import render_charts
 from bench.matrix.figures import StepFigures, step_figures
 from bench.matrix.records import (
@@ -121,12 +121,18 @@ def verdict(workload: str, combos: list[Combo]) -> str:
                 "rate tried, so its knee is further up"
             )
         else:
+            limit = (
+                "what limited it is unclear"
+                if c.limited_by == UNCLEAR
+                else f"limited by {c.limited_by}"
+            )
             sentence = (
                 f"{c.row}: {fmt_rps(c.max_sustainable_rps)} rps within the SLO, "
-                f"at most {fmt_rps(c.max_throughput_rps)} rps served, limited by {c.limited_by} "
-                f"({c.evidence})"
+                f"at most {fmt_rps(c.max_throughput_rps)} rps served, {limit} ({c.evidence})"
             )
-        if c.littles_law_rps and c.slots and c.service_time_ms:
+        # Little's law only where it is the binding limit, not 100 slots on /hello.
+        binding = c.littles_law_rps is not None and c.littles_law_rps == c.predicted_knee_rps
+        if binding and c.slots and c.service_time_ms:
             sentence += (
                 f"; Little's law: {c.slots:g} slot(s) / {fmt_ms(c.service_time_ms)} ms "
                 f"= {fmt_rps(c.littles_law_rps)} rps"
@@ -166,7 +172,7 @@ TEXT, NUMBER = "---", "---:"
 def _combo_table(combos: list[Combo]) -> list[str]:
     columns = [
         ("row", TEXT),
-        ("max rps within SLO", NUMBER),
+        ("served at the knee (rps)", NUMBER),
         ("p99 there (ms)", NUMBER),
         ("CPU per request (ms)", NUMBER),
         ("most served (rps)", NUMBER),
@@ -263,7 +269,8 @@ caps a row with a fixed number of slots (workers, threads, a blocked event
 loop) at slots / S; the utilisation law caps any row at (cores - idle) / CPU
 per request, from a straight line fitted to the row's CPU against its
 throughput at every step within the SLO. The **knee** is the last step within
-the SLO; *most served* is the highest throughput any step reached. Served is
+the SLO and *served at the knee* what the row served there; *most served* is
+the highest throughput any step reached. Served is
 counted from one service time into the step to its end (the steady state);
 latency is k6's, client side; CPU, slots, concurrency, backlog and event-loop
 lag are the row's own metrics, recorded from Prometheus after each step
