@@ -6,7 +6,7 @@ import os
 import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +58,16 @@ class PrometheusClient:
 
     base_url: str
     timeout_s: float = 10.0
-    # One pooled client: a fresh httpx.get() costs ~50 ms (TLS context), the query ~2 ms.
-    _http: httpx.Client = field(default_factory=httpx.Client, compare=False, repr=False)
 
     def _get(self, path: str, params: Mapping[str, str | float]) -> Any:
-        response = self._http.get(f"{self.base_url}{path}", params=params, timeout=self.timeout_s)
+        # Over plain HTTP there is no certificate to check, and not loading the
+        # CA bundle saves ~50 ms per call (the query itself takes ~2 ms).
+        response = httpx.get(
+            f"{self.base_url}{path}",
+            params=params,
+            timeout=self.timeout_s,
+            verify=self.base_url.startswith("https://"),
+        )
         body = response.json()
         if body.get("status") != "success":
             raise PrometheusQueryError(f"{path} {dict(params)}: {body.get('error', body)}")
