@@ -145,3 +145,10 @@ def test_report_of_a_directory_that_is_not_a_run_says_so(tmp_path: Path) -> None
     assert result.returncode == 2
     assert "is not valid JSON" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_report_without_a_run_says_to_run_the_bench_first(tmp_path: Path) -> None:
+    result = bench("report", env={**os.environ, "BENCH_RESULTS_DIR": str(tmp_path)})
+    assert result.returncode == 2
+    assert "no matrix run under" in result.stderr
+    assert "run `make bench` first" in result.stderr
