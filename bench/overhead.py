@@ -1,8 +1,11 @@
 """`bench overhead`: what the instrumentation costs, per row, on /hello.
 
 Each row runs twice side by side, instrumented and bare, pinned to the same
-core; k6 (on the other core) drives one at a time in short alternating
-slices (on, off, off, on, ...), so drift and noisy neighbours hit both alike.
+core; k6 runs on the other core. Two ways to load them:
+  * simultaneous (default): each slice loads both at once, closed loop, so
+    both share the core in the same seconds and a slow moment of a shared
+    machine hits both alike;
+  * alternating: one at a time in short slices (on, off, off, on, ...).
 
 Two figures per row, both as on/off ratios of medians:
   * throughput (requests per second), what a user sees, but only a fair
@@ -32,6 +35,7 @@ from services.rows import ROWS, get_row
 
 TARGET_RATIO = 0.95
 SCRIPT = LOADTESTS_DIR / "throughput.js"
+PAIR_SCRIPT = LOADTESTS_DIR / "throughput-pair.js"
 _run_numbers = itertools.count()
 
 
@@ -83,6 +87,15 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per slice")
     parser.add_argument("--vus", type=int, default=8, help="concurrent k6 users")
     parser.add_argument(
+        "--method",
+        choices=("simultaneous", "alternating"),
+        default="simultaneous",
+        help=(
+            "simultaneous: both servers under load at once, on one core (a slow moment of the "
+            "machine hits both); alternating: one at a time, on, off, off, on, ..."
+        ),
+    )
+    parser.add_argument(
         "--control",
         action="store_true",
         help="A/A control: both sides bare, to see the method's own noise and bias",
@@ -128,6 +141,56 @@ def measure_slice(server: RunningRow, args: argparse.Namespace, workdir: Path) -
     return Slice(measured / float(args.seconds), everything / max(cpu_seconds, 1e-6))
 
 
+def _count(metrics: dict[str, Any], scenario: str) -> float:
+    count: float = (
+        metrics.get(f"http_reqs{{scenario:{scenario}}}", {}).get("values", {}).get("count", 0)
+    )
+    return count
+
+
+def measure_pair(
+    servers: tuple[RunningRow, RunningRow], args: argparse.Namespace, workdir: Path
+) -> tuple[Slice, Slice]:
+    """One k6 run against both servers at once (closed loop each): a slice per side."""
+    cpu_before = [tree_cpu_seconds(server.process.pid) for server in servers]
+    result = run_k6(
+        K6Run(
+            script=PAIR_SCRIPT,
+            env={
+                "BASE_URL_A": servers[0].base_url,
+                "BASE_URL_B": servers[1].base_url,
+                "ENDPOINT": "/hello",
+                "SERVICE": servers[0].name,
+                "VUS": str(args.vus),
+                "MEASURE_SECONDS": str(args.seconds),
+            },
+            run_dir=workdir / f"k6-{next(_run_numbers)}",
+            testid=f"overhead-{servers[0].name}",
+            cpus=split_cores().load,
+        ),
+        timeout_s=args.seconds + 60,
+    )
+    metrics = result.summary.get("metrics", {})
+    if (
+        result.exit_code != 0
+        or not _count(metrics, "measure_a")
+        or not _count(metrics, "measure_b")
+    ):
+        log_tail = result.stdout_summary()[-2000:]
+        raise RuntimeError(f"k6 exited {result.exit_code} against {servers[0].name}:\n{log_tail}")
+    slices = []
+    for side, server, before in zip("ab", servers, cpu_before, strict=True):
+        cpu_seconds = tree_cpu_seconds(server.process.pid) - before
+        everything = _count(metrics, f"warmup_{side}") + _count(metrics, f"measure_{side}")
+        slices.append(
+            Slice(
+                _count(metrics, f"measure_{side}") / float(args.seconds),
+                everything / max(cpu_seconds, 1e-6),
+            )
+        )
+    return slices[0], slices[1]
+
+
 def measure_row(row: str, args: argparse.Namespace, workdir: Path) -> RowOverhead:
     on, off = Side(), Side()
     cores = split_cores().services
@@ -138,6 +201,20 @@ def measure_row(row: str, args: argparse.Namespace, workdir: Path) -> RowOverhea
         running_row(row, workdir, cpus=cores, instrumentation="off") as server_off,
     ):
         for round_index in range(args.rounds):
+            if args.method == "simultaneous":
+                # Swap the k6 scenario each side gets, so neither is always first.
+                first, second = (
+                    (server_on, server_off) if round_index % 2 == 0 else (server_off, server_on)
+                )
+                slice_first, slice_second = measure_pair((first, second), args, workdir)
+                on_slice, off_slice = (
+                    (slice_first, slice_second)
+                    if first is server_on
+                    else (slice_second, slice_first)
+                )
+                on.slices.append(on_slice)
+                off.slices.append(off_slice)
+                continue
             pairs = [(server_on, on), (server_off, off)]
             for server, side in pairs if round_index % 2 == 0 else reversed(pairs):
                 side.slices.append(measure_slice(server, args, workdir))

@@ -19,8 +19,11 @@ def bench_overhead(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.live
-def test_one_row_one_round_prints_both_ratios() -> None:
-    result = bench_overhead("--rows", "fastapi-async", "--rounds", "1", "--seconds", "1")
+@pytest.mark.parametrize("method", ["simultaneous", "alternating"])
+def test_one_row_one_round_prints_both_ratios(method: str) -> None:
+    result = bench_overhead(
+        "--rows", "fastapi-async", "--rounds", "1", "--seconds", "1", "--method", method
+    )
     assert result.returncode in {0, 1}, result.stdout + result.stderr  # 1: below target
     [line] = [line for line in result.stdout.splitlines() if line.startswith("fastapi-async")]
     fields = line.split()
