@@ -32,22 +32,24 @@ class ASGIMetricsMiddleware:
         self.probe = ProbeTask()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] != HEALTH_PATH:
-            await self._http(scope, receive, send)
-        elif scope["type"] == "lifespan":
-            await self._lifespan(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The request path is inline, not a nested coroutine: every resumption
+        # of a request's task walks its chain of awaits, one frame per level.
+        if scope["type"] != "http" or scope["path"] == HEALTH_PATH:
+            if scope["type"] == "lifespan":
+                await self._lifespan(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+            return
         request = begin(scope["method"], scope["path"], self.routes)
         status = 500  # what we record if the app fails before answering
 
-        async def recording_send(message: Message) -> None:
+        def recording_send(message: Message) -> Awaitable[None]:
+            # A plain function handing back the server's own awaitable: no
+            # coroutine of ours per message.
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-            await send(message)
+            return send(message)
 
         try:
             await self.app(scope, receive, recording_send)
