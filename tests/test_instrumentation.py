@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -15,7 +16,7 @@ from prometheus_client import REGISTRY
 from services.endpoints import UNMATCHED_ROUTE
 from services.instrumentation.asgi import ASGIMetricsMiddleware, Message
 from services.instrumentation.collectors import ProcessTreeCpu, listen_backlog
-from services.instrumentation.recording import FLUSH_INTERVAL_S, flush
+from services.instrumentation.recording import FLUSH_INTERVAL_S, RECORDER, flush
 from services.instrumentation.routes import method_label, route_label, served_routes
 from services.instrumentation.wsgi import WSGIMetricsMiddleware
 
@@ -179,3 +180,36 @@ def test_background_flusher_publishes_without_help() -> None:
         assert time.monotonic() < deadline, "the flusher never published the request"
         time.sleep(FLUSH_INTERVAL_S / 2)
     assert REGISTRY.get_sample_value(COUNT, key) == before + 1
+
+
+def test_recording_from_many_threads_loses_nothing() -> None:
+    """The request path takes no lock: concurrent appends and flushes must still add up."""
+    threads, per_thread = 8, 2_000
+    key = {"method": "PATCH", "route": "/cpu", "status": "299"}
+    before = count("/cpu", "299", method="PATCH")
+    lowest_active: list[float] = []
+    done = threading.Event()
+
+    def serve() -> None:
+        for _ in range(per_thread):
+            started = RECORDER.begin("/cpu")
+            RECORDER.end("PATCH", "/cpu", 299, started)
+
+    def flush_meanwhile() -> None:
+        while not done.is_set():
+            flush()
+            active = REGISTRY.get_sample_value("http_server_active_requests", {"route": "/cpu"})
+            lowest_active.append(active or 0.0)
+
+    flusher = threading.Thread(target=flush_meanwhile)
+    flusher.start()
+    workers = [threading.Thread(target=serve) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    done.set()
+    flusher.join()
+    assert count(key["route"], key["status"], method=key["method"]) == before + threads * per_thread
+    assert REGISTRY.get_sample_value("http_server_active_requests", {"route": "/cpu"}) == 0
+    assert min(lowest_active) >= 0

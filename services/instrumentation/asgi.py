@@ -8,6 +8,7 @@ from typing import Any
 from services.endpoints import HEALTH_PATH
 from services.instrumentation.probes import ProbeTask
 from services.instrumentation.recording import begin, end, flush
+from services.instrumentation.routes import route_label
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -40,7 +41,8 @@ class ASGIMetricsMiddleware:
             else:
                 await self.app(scope, receive, send)
             return
-        request = begin(scope["method"], scope["path"], self.routes)
+        method, route = scope["method"], route_label(scope["path"], self.routes)
+        started = begin(route)
         status = 500  # what we record if the app fails before answering
 
         def recording_send(message: Message) -> Awaitable[None]:
@@ -54,7 +56,7 @@ class ASGIMetricsMiddleware:
         try:
             await self.app(scope, receive, recording_send)
         finally:
-            end(request, status)
+            end(method, route, status, started)
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def observing_receive() -> Message:

@@ -6,19 +6,35 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from services.endpoints import HEALTH_PATH
-from services.instrumentation.recording import InFlight, begin, end
+from services.instrumentation.recording import begin, end
+from services.instrumentation.routes import route_label
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 
-class _RecordOnClose:
-    """Wraps the response iterable: the request ends when the server closes it."""
+class _RecordedResponse:
+    """One request's response: notes its status, and ends the request when the server closes it."""
 
-    def __init__(self, body: Iterable[bytes], request: InFlight, status: list[int]) -> None:
+    __slots__ = ("_body", "_method", "_route", "_server_start_response", "_started", "status")
+
+    def __init__(self, method: str, route: str, server_start_response: StartResponse) -> None:
+        self._method = method
+        self._route = route
+        self._server_start_response = server_start_response
+        self._body: Iterable[bytes] = ()
+        self.status = 500  # what we record if the app raises before start_response
+        self._started = begin(route)
+
+    def start_response(
+        self, status_line: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Any:
+        self.status = int(status_line[:3])
+        return self._server_start_response(status_line, headers, exc_info)
+
+    def serve(self, body: Iterable[bytes]) -> _RecordedResponse:
         self._body = body
-        self._request = request
-        self._status = status
+        return self
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self._body)
@@ -29,7 +45,10 @@ class _RecordOnClose:
             if close is not None:
                 close()
         finally:
-            end(self._request, self._status[0])
+            self.end()
+
+    def end(self) -> None:
+        end(self._method, self._route, self.status, self._started)
 
 
 class WSGIMetricsMiddleware:
@@ -41,18 +60,12 @@ class WSGIMetricsMiddleware:
         path = environ.get("PATH_INFO", "")
         if path == HEALTH_PATH:
             return self.app(environ, start_response)
-        request = begin(environ.get("REQUEST_METHOD", ""), path, self.routes)
-        status = [500]  # what we record if the app raises before start_response
-
-        def recording_start_response(
-            status_line: str, headers: list[tuple[str, str]], exc_info: Any = None
-        ) -> Any:
-            status[0] = int(status_line[:3])
-            return start_response(status_line, headers, exc_info)
-
+        response = _RecordedResponse(
+            environ.get("REQUEST_METHOD", ""), route_label(path, self.routes), start_response
+        )
         try:
-            body = self.app(environ, recording_start_response)
+            return response.serve(self.app(environ, response.start_response))
         except BaseException:
-            end(request, 500)
+            response.status = 500
+            response.end()
             raise
-        return _RecordOnClose(body, request, status)
