@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import contextlib
+import os
+import socket
+import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -19,28 +23,50 @@ from services.instrumentation.metrics import (
 )
 from services.settings import RowSettings
 
-PROC_NET_TCP = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
-TCP_LISTEN = "0A"
+# struct tcp_info up to tcpi_unacked: eight __u8 fields, then __u32 rto, ato,
+# snd_mss, rcv_mss, unacked (linux/tcp.h).
+_TCP_INFO_TO_UNACKED = struct.Struct("8B5I")
 
 
-def listen_backlog(port: int, tables: Iterable[Path] = PROC_NET_TCP) -> int:
-    """Connections in the accept queue of the socket(s) listening on ``port``.
+def _socket_fds() -> Iterator[int]:
+    for link in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):  # closed since the listing
+            if str(link.readlink()).startswith("socket:"):
+                yield int(link.name)
 
-    For a LISTEN socket the kernel reports the current accept-queue length
-    (sk_ack_backlog) in the rx_queue column of /proc/net/tcp.
-    """
-    waiting = 0
-    for table in tables:
+
+def _accept_queue(fd: int, port: int) -> int:
+    """The accept-queue length of ``fd`` if it is a TCP socket listening on ``port``, else 0."""
+    try:
+        sock = socket.socket(fileno=os.dup(fd))
+    except OSError:
+        return 0
+    with sock:  # closes the duplicate only
         try:
-            lines = table.read_text().splitlines()[1:]
-        except FileNotFoundError:
-            continue
-        for line in lines:
-            fields = line.split()
-            local, state, queues = fields[1], fields[3], fields[4]
-            if state == TCP_LISTEN and int(local.rsplit(":", 1)[1], 16) == port:
-                waiting += int(queues.split(":")[1], 16)
+            if (
+                sock.family not in (socket.AF_INET, socket.AF_INET6)
+                or sock.type != socket.SOCK_STREAM
+                or not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+                or sock.getsockname()[1] != port
+            ):
+                return 0
+            info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_TO_UNACKED.size)
+        except OSError:
+            return 0
+    waiting: int = _TCP_INFO_TO_UNACKED.unpack(info)[-1]
     return waiting
+
+
+def listen_backlog(port: int) -> int:
+    """Connections in the accept queue of this process's socket(s) listening on ``port``.
+
+    For a listening socket, TCP_INFO reports the accept-queue length
+    (sk_ack_backlog) as tcpi_unacked. The process serving /metrics holds the
+    listening socket (gunicorn's master, or uvicorn's one process), so it
+    reads its own. /proc/net/tcp shows the same figure, but reading it walks
+    the kernel's whole socket table: 9 ms of CPU per scrape on this VM.
+    """
+    return sum(_accept_queue(fd, port) for fd in _socket_fds())
 
 
 class ProcessTreeCpu:
