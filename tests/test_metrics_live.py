@@ -108,6 +108,23 @@ def test_one_sync_worker_queues_the_rest_in_the_kernel(tmp_path: Path) -> None:
         assert metrics.value("bench_worker_slots") == 1
 
 
+def test_a_blocked_event_loop_queues_new_connections_in_the_kernel(tmp_path: Path) -> None:
+    """uvicorn alone: its own process holds the listening socket and serves /metrics."""
+    with running_row("fastapi-async", tmp_path) as server:
+        with in_background(f"{server.base_url}/io/blocking?ms=4000", 1):
+            wait_for(
+                lambda: (
+                    scrape(server.metrics_url).value(
+                        "http_server_active_requests", route="/io/blocking"
+                    )
+                    == 1
+                )
+            )
+            with in_background(f"{server.base_url}/hello", 3):
+                wait_for(lambda: scrape(server.metrics_url).value("bench_listen_backlog") == 3)
+        wait_for(lambda: scrape(server.metrics_url).value("bench_listen_backlog") == 0)
+
+
 def test_dead_worker_leaves_the_live_gauges(tmp_path: Path) -> None:
     with running_row("flask-threads", tmp_path, workers=2, threads=3) as server:
         httpx.get(f"{server.base_url}/hello", timeout=5)
