@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench.k6 import PINNED_K6_VERSION, K6NotFoundError, checked_k6
-from bench.loadtest.runner import K6Run, compose_k6_argv, k6_argv
+from bench.loadtest.runner import K6Run, compose_k6_argv, go_gc_env, k6_argv
 from bench.paths import LOADTESTS_DIR
 
 SCRIPT = LOADTESTS_DIR / "three-users.js"
@@ -46,12 +46,15 @@ def test_compose_argv_maps_paths_into_the_container(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BENCH_RESULTS_DIR", str(tmp_path))
+    monkeypatch.delenv("GOGC", raising=False)
+    monkeypatch.delenv("GOMEMLIMIT", raising=False)
     run = a_run(tmp_path / "20261124-three-users-all" / "flask-sync", "http://127.0.0.1:9090")
     argv = compose_k6_argv(["docker", "compose"], run)
     assert argv[:7] == ["docker", "compose", "--profile", "loadtest", "run", "--rm", "--no-deps"]
     service = argv.index("k6")
     assert argv[service + 1] == "run"
     assert "K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM=true" in argv[:service]
+    assert "GOGC=off" in argv[:service]
     assert "SUMMARY_PATH=/results/20261124-three-users-all/flask-sync/summary.json" in argv
     assert argv[-1] == "/loadtests/three-users.js"
 
@@ -62,3 +65,12 @@ def test_compose_argv_refuses_paths_the_container_cannot_see(
     monkeypatch.setenv("BENCH_RESULTS_DIR", str(tmp_path / "results"))
     with pytest.raises(K6NotFoundError, match="the k6 container only sees"):
         compose_k6_argv(["docker", "compose"], a_run(tmp_path / "elsewhere"))
+
+
+def test_k6_collects_garbage_only_near_a_memory_limit() -> None:
+    gib = 2**30
+    assert go_gc_env({}, 24 * gib) == {"GOGC": "off", "GOMEMLIMIT": "4096MiB"}
+    assert go_gc_env({}, 8 * gib) == {"GOGC": "off", "GOMEMLIMIT": "2048MiB"}
+    # What the user set wins, whole: no half-applied default.
+    assert go_gc_env({"GOGC": "200"}, 24 * gib) == {}
+    assert go_gc_env({"GOMEMLIMIT": "1GiB"}, 24 * gib) == {}

@@ -9,7 +9,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from bench.cores import CoreSplit
+from bench.loadtest.runner import go_gc_env
 from bench.paths import REPO_ROOT
 
 PACKAGES = (
@@ -65,6 +68,15 @@ def prometheus_version(binary: str | None) -> str:
     return output.splitlines()[0] if output else "unknown"
 
 
+def k6_go_gc() -> str:
+    """The Go GC settings k6 ran with (bench.loadtest.runner.go_gc_env)."""
+    applied = go_gc_env(os.environ, psutil.virtual_memory().total)
+    if applied:
+        return ", ".join(f"{key}={value}" for key, value in applied.items())
+    chosen = {key: os.environ[key] for key in ("GOGC", "GOMEMLIMIT") if key in os.environ}
+    return ", ".join(f"{key}={value}" for key, value in chosen.items()) + " (set by the user)"
+
+
 def describe_environment(
     cores: CoreSplit, k6_version: str, prometheus_binary: str | None, stack: str
 ) -> dict[str, Any]:
@@ -80,6 +92,7 @@ def describe_environment(
         "python": platform.python_version(),
         "packages": {name: metadata.version(name) for name in PACKAGES},
         "k6": k6_version,
+        "k6_go_gc": k6_go_gc(),
         "prometheus": prometheus_version(prometheus_binary),
         "git_commit": git_commit(),
     }

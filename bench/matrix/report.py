@@ -149,7 +149,7 @@ def _environment_table(environment: dict[str, Any]) -> list[str]:
         ("cores", environment["cores"]),
         ("kernel", environment["kernel"]),
         ("Python", environment["python"]),
-        ("k6", environment["k6"]),
+        ("k6", f"{environment['k6']}, Go GC: {environment.get('k6_go_gc', 'not recorded')}"),
         ("Prometheus", environment["prometheus"]),
         ("packages", packages),
         ("git commit", environment["git_commit"]),
