@@ -7,9 +7,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bench.matrix.analysis import combos, latency_outside_app, warnings
+from bench.matrix.figures import StepFigures
 from bench.matrix.ladder import Ladder
 from bench.matrix.profiles import FULL, QUICK, Profile
 from bench.matrix.series import histogram_quantile, increase, scrapes_within
@@ -152,3 +155,74 @@ def test_report_without_a_run_says_to_run_the_bench_first(tmp_path: Path) -> Non
     assert result.returncode == 2
     assert "no matrix run under" in result.stderr
     assert "run `make bench` first" in result.stderr
+
+
+def a_step(**changes: Any) -> StepFigures:
+    """A load step of fastapi-async on /io at 2500 rps, nothing queued at the row."""
+    figures: dict[str, Any] = {
+        "id": "0001",
+        "row": "fastapi-async",
+        "workload": "io",
+        "kind": "load",
+        "repeat": 0,
+        "offered_rps": 2500.0,
+        "partial": False,
+        "throughput_rps": 2490.0,
+        "error_ratio": 0.0,
+        "dropped_iterations": 0,
+        "mean_ms": 120.0,
+        "p50_ms": 101.0,
+        "p95_ms": 270.0,
+        "p99_ms": 350.0,
+        "k6_cpu_cores": 0.6,
+        "server_requests": 20000.0,
+        "server_rps": 2490.0,
+        "server_mean_ms": 101.0,
+        "server_p99_ms": 109.0,
+        "cpu_cores": 0.6,
+        "cpu_ms_per_request": 0.24,
+        "concurrency_mean": 250.0,
+        "active_mean": 250.0,
+        "slots": None,
+        "saturation": None,
+        "backlog_max": 0.0,
+        "loop_lag_p99_ms": 2.0,
+        "threadpool_busy_mean": 0.0,
+        "threadpool_size": 40.0,
+        "threadpool_waiting_mean": 0.0,
+        "workers": 1,
+        "saturated": True,
+        "reasons": ("p99 350 ms > SLO 250 ms",),
+    }
+    return StepFigures(**{**figures, **changes})
+
+
+def test_latency_k6_saw_and_the_app_did_not_is_a_warning() -> None:
+    step = a_step()
+    assert latency_outside_app(step, slo_ms=250, service_cores=1) == pytest.approx(241)
+    [found] = combos([a_step(kind="probe", offered_rps=None, p99_ms=101.0), step], 1)
+    assert any(
+        "latency outside the app: fastapi-async io at 2500 rps, k6's p99 up to 241 ms" in warning
+        for warning in warnings([step], [found], repeats=1, service_cores=1)
+    )
+
+
+@pytest.mark.parametrize(
+    "queued_at_the_row",
+    [
+        {"backlog_max": 2.0},  # connections waiting to be accepted
+        {"saturation": 0.8},  # most slots busy
+        {"threadpool_busy_mean": 30.0},  # most threads busy
+        {"cpu_cores": 0.97},  # the core is full: requests wait for it
+        {"loop_lag_p99_ms": 120.0},  # requests wait for the event loop
+        {"loop_lag_p99_ms": None, "cpu_cores": 0.75},  # WSGI: no lag to tell CPU waits by
+    ],
+)
+def test_waiting_the_row_hides_from_its_histogram_is_not_blamed_on_k6(
+    queued_at_the_row: dict[str, float],
+) -> None:
+    assert latency_outside_app(a_step(**queued_at_the_row), 250, 1) is None
+
+
+def test_a_small_difference_is_the_network_round_trip_not_a_finding() -> None:
+    assert latency_outside_app(a_step(p99_ms=140.0), 250, 1) is None

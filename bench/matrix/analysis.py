@@ -6,9 +6,10 @@ import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from bench.matrix.figures import StepFigures
-from bench.matrix.workloads import WORKLOADS
+from bench.matrix.workloads import WORKLOADS, get_workload
 
 # Thresholds for naming what limited a row, and for the honesty warnings.
 BUSY = 0.9  # of the slots, threads or cores: full
@@ -19,6 +20,9 @@ MIN_CPU_S_PER_REQUEST = 1e-5  # event-loop lag p99 that means requests wait for 
 K6_FULL_CORE = 0.9
 LOW_SERVER_CPU = 0.5
 NOISY_SPREAD = 0.10
+# k6's p99 above the row's own by this share of the SLO (and by the row's own
+# p99), with no queue the row measures: the time went outside the app.
+OUTSIDE_GAP_OF_SLO = 0.2
 UNCLEAR = "unclear"
 NOT_REACHED = "not reached"  # no level past the knee: the search hit a bound first
 
@@ -35,6 +39,7 @@ class Level:
     p95_ms: float | None
     p99_ms: float | None
     server_mean_ms: float | None
+    server_p99_ms: float | None
     cpu_cores: float | None
     cpu_ms_per_request: float | None
     saturation: float | None
@@ -98,6 +103,7 @@ def _level(offered: float, steps: list[StepFigures]) -> Level:
         p95_ms=median_of(lambda s: s.p95_ms),
         p99_ms=median_of(lambda s: s.p99_ms),
         server_mean_ms=median_of(lambda s: s.server_mean_ms),
+        server_p99_ms=median_of(lambda s: s.server_p99_ms),
         cpu_cores=median_of(lambda s: s.cpu_cores),
         cpu_ms_per_request=median_of(lambda s: s.cpu_ms_per_request),
         saturation=median_of(lambda s: s.saturation),
@@ -124,6 +130,62 @@ def _slots(workload: str, probe: StepFigures) -> tuple[float | None, str]:
     if workload == "io-thread" and probe.threadpool_size:
         return probe.threadpool_size, "AnyIO thread-pool tokens"
     return None, "not bounded (event loop)"
+
+
+class _Observed(Protocol):
+    """What a step and a level both carry: latency on both sides, and the row's queues."""
+
+    @property
+    def p99_ms(self) -> float | None: ...
+    @property
+    def server_p99_ms(self) -> float | None: ...
+    @property
+    def cpu_cores(self) -> float | None: ...
+    @property
+    def saturation(self) -> float | None: ...
+    @property
+    def backlog_max(self) -> float | None: ...
+    @property
+    def loop_lag_p99_ms(self) -> float | None: ...
+    @property
+    def threadpool_busy_mean(self) -> float | None: ...
+    @property
+    def threadpool_size(self) -> float | None: ...
+
+
+def latency_outside_app(observed: _Observed, slo_ms: float, service_cores: int) -> float | None:
+    """How far k6's p99 exceeds the row's own (ms), when no queue the row measures explains it.
+
+    The row's histogram starts when a request reaches the app. Waiting in the
+    accept queue, for a worker, a thread, the CPU or the event loop is not in
+    it, so those are ruled out first: no connection ever seen waiting to be
+    accepted, slots and threads under 70% busy, and an event loop that was
+    never late (ASGI) or a CPU under 70% busy (WSGI). What is left happened
+    outside the app: in the server around it (parsing, writing, its own
+    threads and the GIL), the kernel, or the load generator. The harness
+    cannot tell which; the warning says where to look.
+    """
+    if observed.p99_ms is None or observed.server_p99_ms is None:
+        return None
+    gap = observed.p99_ms - observed.server_p99_ms
+    if gap < max(OUTSIDE_GAP_OF_SLO * slo_ms, observed.server_p99_ms):
+        return None
+    threads = (
+        (observed.threadpool_busy_mean or 0.0) / observed.threadpool_size
+        if observed.threadpool_size
+        else None
+    )
+    cpu = observed.cpu_cores / service_cores if observed.cpu_cores is not None else None
+    if observed.loop_lag_p99_ms is not None:
+        cpu_wait = observed.loop_lag_p99_ms >= OUTSIDE_GAP_OF_SLO * slo_ms or (cpu or 0.0) >= BUSY
+    else:
+        cpu_wait = (cpu or 0.0) >= WELL_USED
+    queued = (
+        cpu_wait
+        or any(share is not None and share >= WELL_USED for share in (observed.saturation, threads))
+        or (observed.backlog_max or 0.0) >= 1
+    )
+    return None if queued else gap
 
 
 def _limited_by(level: Level, service_cores: int) -> tuple[str, str]:
@@ -316,6 +378,20 @@ def warnings(
                 "the load generator may have been the bottleneck"
             )
     for c in all_combos:
+        slo_ms = get_workload(c.workload).slo_p99_ms
+        outside = {
+            level.offered_rps: gap
+            for level in c.levels
+            if (gap := latency_outside_app(level, slo_ms, service_cores)) is not None
+        }
+        if outside:
+            rates = ", ".join(f"{rate:g}" for rate in outside)
+            found.append(
+                f"latency outside the app: {c.row} {c.workload} at {rates} rps, k6's p99 up to "
+                f"{max(outside.values()):.0f} ms above the row's own, with no queue the row "
+                "measures: the time went to the server around the app, the kernel or the load "
+                "generator (the harness cannot tell which)"
+            )
         for level in c.levels:
             if level.spread is not None and level.spread > NOISY_SPREAD and not level.saturated:
                 found.append(

@@ -25,6 +25,9 @@ from bench.matrix.workloads import get_workload
 MAX_ERROR_RATIO = 0.01
 MAX_DROPPED_RATIO = 0.01  # k6 had no free VU: requests in flight far beyond the SLO
 MIN_DELIVERED_RATIO = 0.95
+# The kernel counts a process's CPU time in 10 ms ticks: below five of them
+# in a step, CPU per request would be mostly rounding.
+MIN_CPU_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -170,7 +173,9 @@ def step_figures(step: StepRecord, run_dir: Path) -> StepFigures:
         else None,
         server_p99_ms=_ms(histogram_quantile(0.99, bucket_increases(duration_buckets, span))),
         cpu_cores=cpu.rate if cpu else None,
-        cpu_ms_per_request=_ms(cpu.value / per_request) if cpu and per_request else None,
+        cpu_ms_per_request=_ms(cpu.value / per_request)
+        if cpu and cpu.value >= MIN_CPU_SECONDS and per_request
+        else None,
         concurrency_mean=concurrency,
         active_mean=mean_between(series.gauge("active_requests"), start, end),
         slots=slots,
