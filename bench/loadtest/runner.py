@@ -74,7 +74,7 @@ def go_gc_env(environ: Mapping[str, str], total_memory_bytes: int) -> dict[str, 
     With hundreds of VUs k6 keeps a live heap of hundreds of MB, and with
     Go's default GOGC=100 each collection of it stalls k6 itself: on the
     2-core VM it added 100-300 ms to the p99 k6 reported at 2500 requests/s
-    against a row whose own p99 was 110 ms (docs/performance.md). Under
+    against a row whose own p99 was 110 ms (docs/bench.md). Under
     GOMEMLIMIT Go collects only when the heap nears the limit.
     """
     if "GOGC" in environ or "GOMEMLIMIT" in environ:

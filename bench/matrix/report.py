@@ -230,6 +230,7 @@ def _steps_table(steps: list[StepFigures]) -> list[str]:
         ("offered", NUMBER),
         ("served", NUMBER),
         ("p99 (ms)", NUMBER),
+        ("app p99 (ms)", NUMBER),
         ("errors", NUMBER),
         ("dropped", NUMBER),
         ("row CPU (cores)", NUMBER),
@@ -244,6 +245,7 @@ def _steps_table(steps: list[StepFigures]) -> list[str]:
             "probe" if s.offered_rps is None else fmt_rps(s.offered_rps),
             fmt_rps(s.throughput_rps),
             fmt_ms(s.p99_ms),
+            fmt_ms(s.server_p99_ms),
             f"{s.error_ratio:.1%}",
             str(s.dropped_iterations),
             "-" if s.cpu_cores is None else f"{s.cpu_cores:.2f}",
@@ -272,10 +274,12 @@ throughput at every step within the SLO. The **knee** is the last step within
 the SLO and *served at the knee* what the row served there; *most served* is
 the highest throughput any step reached. Served is
 counted from one service time into the step to its end (the steady state);
-latency is k6's, client side; CPU, slots, concurrency, backlog and event-loop
-lag are the row's own metrics, recorded from Prometheus after each step
-(`steps/*/series.json`): counters as raw samples, so their rates are exact
-between two scrapes inside the step."""
+latency is k6's, client side ("app p99" is the row's own, from the moment a
+request reaches the app, interpolated within histogram buckets); CPU,
+slots, concurrency, backlog and event-loop lag are the row's own metrics,
+recorded from Prometheus after each step (`steps/*/series.json`): counters
+as raw samples, so their rates are exact between two scrapes inside the
+step."""
 
 
 def render_report(run_dir: Path) -> Path:
