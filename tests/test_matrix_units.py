@@ -45,6 +45,21 @@ def test_the_search_brackets_the_knee_whatever_the_prediction(
     assert lowest_past / highest_within <= profile.knee_resolution**2, results
 
 
+def test_a_prediction_that_creeps_up_does_not_exhaust_the_ladder() -> None:
+    """Seen in a full run: every level re-aimed the ladder a little higher (the CPU line
+    sharpening), and its lowest factor was always just above the last rate."""
+    capacity = 2000.0
+    ladder = Ladder(FULL, predicted_knee_rps=367.0)
+    while (rate := ladder.next_rate()) is not None:
+        ladder.record(rate, rate > capacity)
+        if rate <= capacity:
+            ladder.aim_at(rate / FULL.factors[0] * 1.05)
+    within = [rate for rate, saturated in ladder.results if not saturated]
+    assert any(saturated for _, saturated in ladder.results), ladder.results
+    assert max(within) >= capacity / FULL.knee_resolution**2, ladder.results
+    assert len(ladder.results) <= FULL.max_levels
+
+
 def test_a_row_saturated_at_the_first_rate_is_searched_downwards() -> None:
     results = search(QUICK, predicted=100.0, capacity=10.0)
     assert results[0] == (60.0, True)

@@ -65,8 +65,12 @@ class Ladder:
             return self._clip(math.sqrt(min(past_knee) * highest_within))
         if len(past_knee) > self.profile.beyond_knee:
             return None
-        above = [rate for rate in planned if rate > max(self.rates)]
+        # At least `growth` above the highest rate so far: a prediction that
+        # rises a little with every level (the CPU line sharpens) would
+        # otherwise lead the ladder up in small steps until max_levels.
+        # Bisection narrows the bracket afterwards.
+        grown = self._clip(max(self.rates) * self.profile.growth)
+        above = [rate for rate in planned if rate >= grown]
         if above:
             return above[0]
-        grown = self._clip(max(self.rates) * self.profile.growth)
         return grown if grown > max(self.rates) else None

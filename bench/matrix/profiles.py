@@ -11,9 +11,10 @@ class Profile:
     probe_seconds: float  # one VU, back to back: warm-up and unloaded service time
     step_seconds: float  # one offered rate
     repeats: int  # the whole ladder, again, in a new random order of workloads
-    # First rates tried, as fractions of the knee predicted from the probe.
+    # First rates tried, as fractions of the predicted knee (it is re-aimed
+    # after every level within the SLO); each at least `growth` times the last.
     factors: tuple[float, ...]
-    growth: float  # past the last factor, multiply the rate by this until it saturates
+    growth: float  # the least step up; past the last factor, the rate grows by this
     beyond_knee: int  # saturated levels to run above the first one (shows the collapse)
     knee_resolution: float  # bisect while last-past / last-within rate is above this
     max_levels: int  # per ladder, a hard bound whatever the prediction
@@ -40,7 +41,7 @@ QUICK = Profile(
     probe_seconds=1.0,
     step_seconds=1.0,
     repeats=1,
-    factors=(0.6, 1.1),
+    factors=(0.6, 1.2),
     growth=2.0,
     beyond_knee=0,
     knee_resolution=1.5,
@@ -54,7 +55,7 @@ FULL = Profile(
     probe_seconds=5.0,
     step_seconds=15.0,
     repeats=3,
-    factors=(0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25),
+    factors=(0.25, 0.5, 0.75, 1.0),
     growth=1.3,
     beyond_knee=1,
     knee_resolution=1.1,
