@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bench.matrix.analysis import combos, latency_outside_app, warnings
+from bench.matrix.analysis import Level, combos, latency_outside_app, warnings
 from bench.matrix.figures import StepFigures
 from bench.matrix.ladder import Ladder
 from bench.matrix.profiles import FULL, QUICK, Profile
@@ -212,9 +212,17 @@ def a_step(**changes: Any) -> StepFigures:
     return StepFigures(**{**figures, **changes})
 
 
+def a_level(**changes: Any) -> Level:
+    """The level of one such step, as the report sees it."""
+    probe = a_step(kind="probe", offered_rps=None, p99_ms=101.0)
+    [found] = combos([probe, a_step(**changes)], 1)
+    [level] = found.levels
+    return level
+
+
 def test_latency_k6_saw_and_the_app_did_not_is_a_warning() -> None:
     step = a_step()
-    assert latency_outside_app(step, slo_ms=250, service_cores=1) == pytest.approx(241)
+    assert latency_outside_app(a_level(), slo_ms=250, service_cores=1) == pytest.approx(241)
     [found] = combos([a_step(kind="probe", offered_rps=None, p99_ms=101.0), step], 1)
     assert any(
         "latency outside the app: fastapi-async io at 2500 rps, k6's p99 up to 241 ms" in warning
@@ -236,8 +244,8 @@ def test_latency_k6_saw_and_the_app_did_not_is_a_warning() -> None:
 def test_waiting_the_row_hides_from_its_histogram_is_not_blamed_on_k6(
     queued_at_the_row: dict[str, float],
 ) -> None:
-    assert latency_outside_app(a_step(**queued_at_the_row), 250, 1) is None
+    assert latency_outside_app(a_level(**queued_at_the_row), 250, 1) is None
 
 
 def test_a_small_difference_is_the_network_round_trip_not_a_finding() -> None:
-    assert latency_outside_app(a_step(p99_ms=140.0), 250, 1) is None
+    assert latency_outside_app(a_level(p99_ms=140.0), 250, 1) is None

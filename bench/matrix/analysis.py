@@ -6,7 +6,6 @@ import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
 
 from bench.matrix.figures import StepFigures
 from bench.matrix.workloads import WORKLOADS, get_workload
@@ -132,28 +131,7 @@ def _slots(workload: str, probe: StepFigures) -> tuple[float | None, str]:
     return None, "not bounded (event loop)"
 
 
-class _Observed(Protocol):
-    """What a step and a level both carry: latency on both sides, and the row's queues."""
-
-    @property
-    def p99_ms(self) -> float | None: ...
-    @property
-    def server_p99_ms(self) -> float | None: ...
-    @property
-    def cpu_cores(self) -> float | None: ...
-    @property
-    def saturation(self) -> float | None: ...
-    @property
-    def backlog_max(self) -> float | None: ...
-    @property
-    def loop_lag_p99_ms(self) -> float | None: ...
-    @property
-    def threadpool_busy_mean(self) -> float | None: ...
-    @property
-    def threadpool_size(self) -> float | None: ...
-
-
-def latency_outside_app(observed: _Observed, slo_ms: float, service_cores: int) -> float | None:
+def latency_outside_app(observed: Level, slo_ms: float, service_cores: int) -> float | None:
     """How far k6's p99 exceeds the row's own (ms), when no queue the row measures explains it.
 
     The row's histogram starts when a request reaches the app. Waiting in the
