@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "bench.stack.commands",
     "bench.loadtest.commands",
     "bench.overhead",
+    "bench.scrape_cost",
     "bench.matrix.commands",
     "bench.dashboards",
 )
