@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "bench.loadtest.commands",
     "bench.overhead",
     "bench.scrape_cost",
+    "bench.middleware_cost",
     "bench.matrix.commands",
     "bench.dashboards",
 )

@@ -57,13 +57,15 @@ def _drain(queue: deque[T]) -> list[T]:
 class RequestRecorder:
     """Per-process request log, flushed to prometheus-client by a daemon thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, background_flush: bool = True) -> None:
+        # background_flush=False: only flush() publishes (benchmarks of the recorder).
+        self._background_flush = background_flush
         self._started: deque[str] = deque()
         self._finished: deque[Finished] = deque()
         self._flush_lock = threading.Lock()
         self._active: dict[str, int] = {}
         self._flushed_active: dict[str, int] = {}
-        self._flushing = False
+        self._flushing = not background_flush
         # gunicorn forks workers after import, and a thread started in the
         # parent does not exist in the child: a forked child starts its own
         # flusher on its first request, with state of its own.
@@ -117,7 +119,7 @@ class RequestRecorder:
         self._started.clear()
         self._finished.clear()
         self._active, self._flushed_active = {}, {}
-        self._flushing = False
+        self._flushing = not self._background_flush
 
     def _start_flusher(self) -> None:
         with self._flush_lock:
