@@ -1,7 +1,11 @@
 """`bench overhead`: what the instrumentation costs, per row, on /hello.
 
-Each row runs twice side by side, instrumented and bare, pinned to the same
-core; k6 runs on the other core. Two ways to load them:
+Each round starts the row twice, instrumented and bare, pinned to the same
+core, measures them and stops them; k6 runs on the other core. Fresh
+processes every round, because one process pair is not enough: two starts
+of the same bare app differ by up to 1-2% in CPU per request (memory
+layout, hash seed), which a single pair would charge to the
+instrumentation. Two ways to load a pair:
   * simultaneous (default): each slice loads both at once, closed loop, so
     both share the core in the same seconds and a slow moment of a shared
     machine hits both alike;
@@ -191,8 +195,10 @@ def measure_pair(
     return slices[0], slices[1]
 
 
-def measure_row(row: str, args: argparse.Namespace, workdir: Path) -> RowOverhead:
-    on, off = Side(), Side()
+def measure_round(
+    row: str, round_index: int, args: argparse.Namespace, workdir: Path
+) -> tuple[Slice, Slice]:
+    """One on/off pair, each side a freshly started server: (on, off)."""
     cores = split_cores().services
     with (
         running_row(
@@ -200,24 +206,24 @@ def measure_row(row: str, args: argparse.Namespace, workdir: Path) -> RowOverhea
         ) as server_on,
         running_row(row, workdir, cpus=cores, instrumentation="off") as server_off,
     ):
-        for round_index in range(args.rounds):
-            if args.method == "simultaneous":
-                # Swap the k6 scenario each side gets, so neither is always first.
-                first, second = (
-                    (server_on, server_off) if round_index % 2 == 0 else (server_off, server_on)
-                )
-                slice_first, slice_second = measure_pair((first, second), args, workdir)
-                on_slice, off_slice = (
-                    (slice_first, slice_second)
-                    if first is server_on
-                    else (slice_second, slice_first)
-                )
-                on.slices.append(on_slice)
-                off.slices.append(off_slice)
-                continue
-            pairs = [(server_on, on), (server_off, off)]
-            for server, side in pairs if round_index % 2 == 0 else reversed(pairs):
-                side.slices.append(measure_slice(server, args, workdir))
+        # Alternate which side goes first (k6 scenario a, or the first slice).
+        first, second = (server_on, server_off) if round_index % 2 == 0 else (server_off, server_on)
+        if args.method == "simultaneous":
+            slice_first, slice_second = measure_pair((first, second), args, workdir)
+        else:
+            slice_first = measure_slice(first, args, workdir)
+            slice_second = measure_slice(second, args, workdir)
+    if first is server_on:
+        return slice_first, slice_second
+    return slice_second, slice_first
+
+
+def measure_row(row: str, args: argparse.Namespace, workdir: Path) -> RowOverhead:
+    on, off = Side(), Side()
+    for round_index in range(args.rounds):
+        on_slice, off_slice = measure_round(row, round_index, args, workdir)
+        on.slices.append(on_slice)
+        off.slices.append(off_slice)
     return RowOverhead(row, on, off)
 
 
