@@ -17,7 +17,7 @@ from services.endpoints import UNMATCHED_ROUTE
 from services.instrumentation.asgi import ASGIMetricsMiddleware, Message
 from services.instrumentation.collectors import ProcessTreeCpu, listen_backlog
 from services.instrumentation.recording import FLUSH_INTERVAL_S, RECORDER, flush
-from services.instrumentation.routes import method_label, route_label, served_routes
+from services.instrumentation.routes import method_label, route_labels
 from services.instrumentation.wsgi import WSGIMetricsMiddleware
 
 COUNT = "http_server_request_duration_seconds_count"
@@ -30,12 +30,11 @@ def count(route: str, status: str, method: str = "GET") -> float:
 
 
 def test_route_labels_are_a_closed_set() -> None:
-    wsgi, asgi = served_routes("wsgi"), served_routes("asgi")
-    assert route_label("/io", wsgi) == "/io"
-    assert route_label("/io/blocking", wsgi) == UNMATCHED_ROUTE  # not served by WSGI rows
-    assert route_label("/io/blocking", asgi) == "/io/blocking"
-    assert route_label("/users/12345", asgi) == UNMATCHED_ROUTE
-    assert route_label("/health", asgi) == UNMATCHED_ROUTE
+    wsgi, asgi = route_labels("wsgi"), route_labels("asgi")
+    assert wsgi["/io"] == "/io"
+    assert "/io/blocking" not in wsgi  # not served by WSGI rows
+    assert asgi["/io/blocking"] == "/io/blocking"
+    assert "/health" not in asgi  # liveness is never counted, not even as unmatched
     assert method_label("GET") == "GET"
     assert method_label("BREW") == "_OTHER"
 
@@ -57,7 +56,7 @@ def _call_wsgi(app: WSGIMetricsMiddleware, path: str) -> list[bytes]:
 
 
 def test_wsgi_middleware_records_status_route_and_errors() -> None:
-    app = WSGIMetricsMiddleware(_wsgi_app, served_routes("wsgi"))
+    app = WSGIMetricsMiddleware(_wsgi_app, route_labels("wsgi"))
     ok_before, err_before = count("/hello", "201"), count("/cpu", "500")
     unmatched_before = count(UNMATCHED_ROUTE, "201")
     assert _call_wsgi(app, "/hello") == [b"ok"]
@@ -72,7 +71,7 @@ def test_wsgi_middleware_records_status_route_and_errors() -> None:
 
 
 def test_wsgi_request_ends_when_the_body_is_closed() -> None:
-    app = WSGIMetricsMiddleware(_wsgi_app, served_routes("wsgi"))
+    app = WSGIMetricsMiddleware(_wsgi_app, route_labels("wsgi"))
     environ = {"PATH_INFO": "/hello", "REQUEST_METHOD": "GET"}
     body = app(environ, lambda status, headers, exc_info=None: None)
     flush()
@@ -103,7 +102,9 @@ async def _call_asgi(app: ASGIMetricsMiddleware, path: str) -> list[Message]:
 
 
 def test_asgi_middleware_records_status_route_and_errors() -> None:
-    app = ASGIMetricsMiddleware(_asgi_app, routes=served_routes("asgi"), app_handles_lifespan=True)
+    app = ASGIMetricsMiddleware(
+        _asgi_app, route_labels=route_labels("asgi"), app_handles_lifespan=True
+    )
     ok_before, err_before = count("/io/thread", "202"), count("/cpu", "500")
     health_before = count(UNMATCHED_ROUTE, "202")
     asyncio.run(_call_asgi(app, "/io/thread"))
@@ -122,7 +123,7 @@ def test_asgi_middleware_answers_lifespan_for_apps_that_cannot() -> None:
     started: list[bool] = []
     app = ASGIMetricsMiddleware(
         no_lifespan,
-        routes=served_routes("asgi"),
+        route_labels=route_labels("asgi"),
         app_handles_lifespan=False,
         on_startup=lambda: started.append(True),
     )
@@ -171,7 +172,7 @@ def test_process_tree_cpu_is_monotonic() -> None:
 
 
 def test_background_flusher_publishes_without_help() -> None:
-    app = WSGIMetricsMiddleware(_wsgi_app, served_routes("wsgi"))
+    app = WSGIMetricsMiddleware(_wsgi_app, route_labels("wsgi"))
     key = {"method": "GET", "route": "/downstream", "status": "201"}
     before = REGISTRY.get_sample_value(COUNT, key) or 0.0
     _call_wsgi(app, "/downstream")
@@ -192,8 +193,8 @@ def test_recording_from_many_threads_loses_nothing() -> None:
 
     def serve() -> None:
         for _ in range(per_thread):
-            started = RECORDER.begin("/cpu")
-            RECORDER.end("PATCH", "/cpu", 299, started)
+            RECORDER.note_started("/cpu")
+            RECORDER.note_finished(("PATCH", "/cpu", 299, 0.003))
 
     def flush_meanwhile() -> None:
         while not done.is_set():
@@ -213,3 +214,25 @@ def test_recording_from_many_threads_loses_nothing() -> None:
     assert count(key["route"], key["status"], method=key["method"]) == before + threads * per_thread
     assert REGISTRY.get_sample_value("http_server_active_requests", {"route": "/cpu"}) == 0
     assert min(lowest_active) >= 0
+
+
+def test_flushed_durations_land_in_prometheus_buckets() -> None:
+    """Bounds are inclusive (Prometheus "le"); past the last bound is +Inf."""
+    labels = {"method": "PUT", "route": "/io", "status": "418"}
+
+    def cumulative(le: str) -> float:
+        name = "http_server_request_duration_seconds_bucket"
+        return REGISTRY.get_sample_value(name, {**labels, "le": le}) or 0.0
+
+    bounds = ("0.001", "0.0025", "60.0", "+Inf")
+    before = {le: cumulative(le) for le in bounds}
+    sum_before = REGISTRY.get_sample_value("http_server_request_duration_seconds_sum", labels)
+    durations = (0.0005, 0.001, 0.0010001, 0.0025, 0.003, 59.9, 60.0, 61.0, 0.0005)
+    for duration_s in durations:
+        RECORDER.note_started("/io")
+        RECORDER.note_finished(("PUT", "/io", 418, duration_s))
+    flush()
+    added = {le: cumulative(le) - before[le] for le in bounds}
+    assert added == {"0.001": 3, "0.0025": 5, "60.0": 8, "+Inf": 9}
+    total = REGISTRY.get_sample_value("http_server_request_duration_seconds_sum", labels)
+    assert total == pytest.approx((sum_before or 0.0) + sum(durations))

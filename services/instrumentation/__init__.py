@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from services.instrumentation.asgi import ASGIApp, ASGIMetricsMiddleware
 from services.instrumentation.exposition import multiprocess_mode, start_metrics_server
-from services.instrumentation.routes import served_routes
+from services.instrumentation.routes import route_labels
 from services.instrumentation.wsgi import WSGIMetricsMiddleware
 from services.settings import RowSettings
 
@@ -26,7 +26,7 @@ def instrument_wsgi(app: WSGIApplication, settings: RowSettings) -> WSGIApplicat
     """Wrap a WSGI app with the request metrics (the bare app when instrumentation is off)."""
     if not settings.instrumented:
         return app
-    return WSGIMetricsMiddleware(app, served_routes("wsgi"))
+    return WSGIMetricsMiddleware(app, route_labels("wsgi"))
 
 
 def instrument_asgi(app: ASGIApp, settings: RowSettings, *, app_handles_lifespan: bool) -> ASGIApp:
@@ -39,7 +39,7 @@ def instrument_asgi(app: ASGIApp, settings: RowSettings, *, app_handles_lifespan
         return app
     return ASGIMetricsMiddleware(
         app,
-        routes=served_routes("asgi"),
+        route_labels=route_labels("asgi"),
         app_handles_lifespan=app_handles_lifespan,
         on_startup=_single_process_metrics_server(settings),
     )

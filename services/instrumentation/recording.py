@@ -1,13 +1,15 @@
 """What both middlewares do per request: note it in, note it out.
 
 This is on the request path we measure, so a request does as little as it
-can: two appends to thread-safe deques (deque.append is atomic under the
-GIL), no lock, no label lookup, no bucket search. A background thread
-drains the deques every FLUSH_INTERVAL_S and does the rest: method labels,
-bucket counts, and the prometheus-client updates, which in multiprocess
-mode are locked writes into mmap'd files (docs/performance.md has what the
-request path costs). Scraped values are therefore at most FLUSH_INTERVAL_S
-old, well under the 1 s scrape interval.
+can: ``note_started(route)`` as it starts and ``note_finished((method,
+route, status, seconds))`` as it ends. Both are a deque's own ``append``
+(C, atomic under the GIL): no lock, no Python frame of ours, no label
+lookup, no bucket search. In a server every extra Python call costs
+several times what a hot loop shows (docs/performance.md). A background
+thread drains the deques every FLUSH_INTERVAL_S and does the rest: method
+labels, bucket counts, and the prometheus-client updates, which in
+multiprocess mode are locked writes into mmap'd files. Scraped values are
+therefore at most FLUSH_INTERVAL_S old, well under the 1 s scrape interval.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from __future__ import annotations
 import os
 import threading
 import time
-from bisect import bisect_left
-from collections import deque
-from time import perf_counter
+from bisect import bisect_right
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable
+from itertools import repeat
 from typing import TypeVar
 
 from services.instrumentation.metrics import (
@@ -32,54 +35,54 @@ FLUSH_INTERVAL_S = 0.1
 _BOUNDS = (*REQUEST_DURATION_BUCKETS, float("inf"))
 
 Finished = tuple[str, str, int, float]  # raw method, route, status, duration in seconds
-DurationKey = tuple[str, str, int]  # method label, route, status
-
-
-class _PendingDurations:
-    """Observations of one label set in one flush: per-bucket counts and their sum."""
-
-    __slots__ = ("bucket_counts", "total")
-
-    def __init__(self) -> None:
-        self.bucket_counts = [0] * len(_BOUNDS)
-        self.total = 0.0
-
+LabelSet = tuple[str, str, int]  # raw method, route, status
 
 T = TypeVar("T")
 
 
 def _drain(queue: deque[T]) -> list[T]:
     # Only the flusher pops (under its lock); producers only append, so the
-    # length read first is all there is to take.
-    return [queue.popleft() for _ in range(len(queue))]
+    # length read first is all there is to take. map() pops at C speed.
+    return list(map(deque.popleft, repeat(queue, len(queue))))
+
+
+def _bucket_counts(durations: list[float]) -> list[int]:
+    """How many durations fall in each histogram bucket (not cumulative), sorting them.
+
+    One bisect per bucket bound rather than one per request: a flush costs
+    mostly the sort, which runs in C.
+    """
+    durations.sort()
+    counts, below = [], 0
+    for bound in _BOUNDS:
+        up_to = bisect_right(durations, bound, below)  # values <= bound: Prometheus's "le"
+        counts.append(up_to - below)
+        below = up_to
+    return counts
 
 
 class RequestRecorder:
-    """Per-process request log, flushed to prometheus-client by a daemon thread."""
+    """Per-process request log, flushed to prometheus-client by a daemon thread.
+
+    A middleware checks ``flushing`` and calls ``start_flushing()`` when it is
+    False (the first request of a process), then notes each request in and out.
+    """
 
     def __init__(self, *, background_flush: bool = True) -> None:
         # background_flush=False: only flush() publishes (benchmarks of the recorder).
         self._background_flush = background_flush
         self._started: deque[str] = deque()
         self._finished: deque[Finished] = deque()
+        self.note_started: Callable[[str], None] = self._started.append
+        self.note_finished: Callable[[Finished], None] = self._finished.append
         self._flush_lock = threading.Lock()
         self._active: dict[str, int] = {}
         self._flushed_active: dict[str, int] = {}
-        self._flushing = not background_flush
+        self.flushing = not background_flush
         # gunicorn forks workers after import, and a thread started in the
         # parent does not exist in the child: a forked child starts its own
         # flusher on its first request, with state of its own.
         os.register_at_fork(after_in_child=self._forget_parent)
-
-    def begin(self, route: str) -> float:
-        """Count a request in; returns its start time for end()."""
-        if not self._flushing:
-            self._start_flusher()
-        self._started.append(route)
-        return perf_counter()
-
-    def end(self, method: str, route: str, status: int, started: float) -> None:
-        self._finished.append((method, route, status, perf_counter() - started))
 
     def flush(self) -> None:
         """Apply what accumulated since the last flush to the prometheus-client metrics."""
@@ -87,28 +90,17 @@ class RequestRecorder:
             # Finished before started: every request drained as finished has
             # its start drained too, so the active count never dips below 0.
             finished = _drain(self._finished)
-            for route in _drain(self._started):
-                self._active[route] = self._active.get(route, 0) + 1
-            pending: dict[DurationKey, _PendingDurations] = {}
+            for route, count in Counter(_drain(self._started)).items():
+                self._active[route] = self._active.get(route, 0) + count
+            durations_by_labels: defaultdict[LabelSet, list[float]] = defaultdict(list)
             for method, route, status, duration_s in finished:
-                self._active[route] -= 1
-                key = (method_label(method), route, status)
-                durations = pending.get(key)
-                if durations is None:
-                    durations = pending[key] = _PendingDurations()
-                durations.bucket_counts[bisect_left(_BOUNDS, duration_s)] += 1
-                durations.total += duration_s
-            self._publish(pending)
+                durations_by_labels[method, route, status].append(duration_s)
+            for (method, route, status), durations in durations_by_labels.items():
+                self._active[route] -= len(durations)
+                _observe_all(method_label(method), route, status, durations)
+            self._publish_active()
 
-    def _publish(self, pending: dict[DurationKey, _PendingDurations]) -> None:
-        for (method, route, status), durations in pending.items():
-            child = REQUEST_DURATION.labels(method, route, str(status))
-            # prometheus-client has no batch observe: add to its per-bucket
-            # (non-cumulative) counters and its sum, as observe() itself does.
-            child._sum.inc(durations.total)
-            for bucket, count in enumerate(durations.bucket_counts):
-                if count:
-                    child._buckets[bucket].inc(count)
+    def _publish_active(self) -> None:
         for route, value in self._active.items():
             if self._flushed_active.get(route) != value:
                 ACTIVE_REQUESTS.labels(route).set(value)
@@ -119,13 +111,14 @@ class RequestRecorder:
         self._started.clear()
         self._finished.clear()
         self._active, self._flushed_active = {}, {}
-        self._flushing = not self._background_flush
+        self.flushing = not self._background_flush
 
-    def _start_flusher(self) -> None:
+    def start_flushing(self) -> None:
+        """Start this process's flusher thread, once."""
         with self._flush_lock:
-            if self._flushing:
+            if self.flushing:
                 return
-            self._flushing = True
+            self.flushing = True
         threading.Thread(target=self._flush_forever, name="metrics-flush", daemon=True).start()
 
     def _flush_forever(self) -> None:
@@ -134,9 +127,19 @@ class RequestRecorder:
             self.flush()
 
 
+def _observe_all(method: str, route: str, status: int, durations: list[float]) -> None:
+    child = REQUEST_DURATION.labels(method, route, str(status))
+    # prometheus-client has no batch observe: add to its per-bucket
+    # (non-cumulative) counters and its sum, as observe() itself does.
+    child._sum.inc(sum(durations))
+    for bucket, count in enumerate(_bucket_counts(durations)):
+        if count:
+            child._buckets[bucket].inc(count)
+
+
 RECORDER = RequestRecorder()
-begin = RECORDER.begin
-end = RECORDER.end
+note_started = RECORDER.note_started
+note_finished = RECORDER.note_finished
 
 
 def flush() -> None:

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from services.endpoints import UNMATCHED_ROUTE, endpoints_for
+from services.endpoints import endpoints_for
 from services.rows import Interface
 
 # OpenTelemetry's convention: known methods as they are, anything else _OTHER.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 
 
-def served_routes(interface: Interface) -> frozenset[str]:
-    """Route templates a row of this interface serves: the closed set of label values."""
-    return frozenset(endpoint.path for endpoint in endpoints_for(interface))
+def route_labels(interface: Interface) -> dict[str, str]:
+    """Each path a row of this interface serves, mapped to its route label.
 
-
-def route_label(path: str, routes: frozenset[str]) -> str:
-    """The route template for ``path``: never the raw path (cardinality stays bounded)."""
-    return path if path in routes else UNMATCHED_ROUTE
+    The middlewares label a request ``route_labels.get(path, UNMATCHED_ROUTE)``:
+    a dict lookup (no Python call on the request path), and never the raw
+    path, so the label values are a closed set.
+    """
+    return {endpoint.path: endpoint.path for endpoint in endpoints_for(interface)}
 
 
 def method_label(method: str) -> str:

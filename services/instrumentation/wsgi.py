@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-from services.endpoints import HEALTH_PATH
-from services.instrumentation.recording import begin, end
-from services.instrumentation.routes import route_label
+from services.endpoints import HEALTH_PATH, UNMATCHED_ROUTE
+from services.instrumentation.recording import RECORDER, note_finished, note_started
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -24,7 +24,10 @@ class _RecordedResponse:
         self._server_start_response = server_start_response
         self._body: Iterable[bytes] = ()
         self.status = 500  # what we record if the app raises before start_response
-        self._started = begin(route)
+        if not RECORDER.flushing:
+            RECORDER.start_flushing()
+        note_started(route)
+        self._started = perf_counter()
 
     def start_response(
         self, status_line: str, headers: list[tuple[str, str]], exc_info: Any = None
@@ -48,20 +51,22 @@ class _RecordedResponse:
             self.end()
 
     def end(self) -> None:
-        end(self._method, self._route, self.status, self._started)
+        note_finished((self._method, self._route, self.status, perf_counter() - self._started))
 
 
 class WSGIMetricsMiddleware:
-    def __init__(self, app: WSGIApplication, routes: frozenset[str]) -> None:
+    def __init__(self, app: WSGIApplication, route_labels: Mapping[str, str]) -> None:
         self.app = app
-        self.routes = routes
+        self.route_labels = route_labels
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Any:
         path = environ.get("PATH_INFO", "")
         if path == HEALTH_PATH:
             return self.app(environ, start_response)
         response = _RecordedResponse(
-            environ.get("REQUEST_METHOD", ""), route_label(path, self.routes), start_response
+            environ.get("REQUEST_METHOD", ""),
+            self.route_labels.get(path, UNMATCHED_ROUTE),
+            start_response,
         )
         try:
             return response.serve(self.app(environ, response.start_response))
