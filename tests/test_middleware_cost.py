@@ -17,17 +17,20 @@ def bench_middleware_cost(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_it_prints_every_figure_and_they_add_up() -> None:
-    result = bench_middleware_cost("--requests", "2000", "--repeats", "2")
+    result = bench_middleware_cost("--requests", "200", "--blocks", "2")
     assert result.returncode == 0, result.stdout + result.stderr
-    figures = {
-        line.rsplit(maxsplit=1)[0].strip(): float(line.rsplit(maxsplit=1)[1])
-        for line in result.stdout.splitlines()[1:]
-    }
-    bare = figures["trivial ASGI app, bare"]
-    wrapped = figures["the same in ASGIMetricsMiddleware"]
-    assert abs(figures["added by the middleware"] - (wrapped - bare)) <= 0.011  # rounding
-    assert figures["of which begin + end (recording)"] > 0
-    assert figures["flusher's work, per request"] > 0
+    lines = result.stdout.splitlines()
+    assert lines[1].split() == ["app", "bare", "wrapped", "added"]
+    for line in lines[2:4]:
+        name, figures = line[:20].strip(), [float(field) for field in line[20:].split()]
+        bare, wrapped, added = figures
+        assert name in {"trivial ASGI app", "FastAPI /hello"}
+        assert bare > 0
+        assert wrapped > 0
+        assert abs(added - (wrapped - bare)) <= 0.011  # rounding
+    recorder = dict(line.split(": ") for line in lines[4:])
+    assert float(recorder["recorder, noting a request in and out"]) > 0
+    assert float(recorder["recorder, its flusher's work per request"]) > 0
 
 
 def test_bad_arguments() -> None:
