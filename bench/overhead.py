@@ -11,7 +11,8 @@ instrumentation. Two ways to load a pair:
     machine hits both alike;
   * alternating: one at a time in short slices (on, off, off, on, ...).
 
-Two figures per row, both as on/off ratios of medians:
+Two figures per row, each the median over rounds of that round's on/off
+ratio:
   * throughput (requests per second), what a user sees, but only a fair
     measure when the server, not k6, is the bottleneck;
   * efficiency (requests per CPU-second of the row's processes), which does
@@ -25,6 +26,7 @@ import argparse
 import itertools
 import statistics
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,15 +70,20 @@ class RowOverhead:
 
     @property
     def throughput_ratio(self) -> float:
-        return self.on.median_rps() / self.off.median_rps()
+        return statistics.median(self._pair_ratios(lambda s: s.rps))
 
     @property
     def efficiency_ratio(self) -> float:
-        return self.on.median_efficiency() / self.off.median_efficiency()
+        return statistics.median(self.pair_efficiency_ratios())
 
     def pair_efficiency_ratios(self) -> list[float]:
+        return self._pair_ratios(lambda s: s.requests_per_cpu_second)
+
+    def _pair_ratios(self, figure: Callable[[Slice], float]) -> list[float]:
+        # A round's two sides ran in the same seconds: their ratio cancels the
+        # machine's drift between rounds, which medians taken per side would keep.
         pairs = zip(self.on.slices, self.off.slices, strict=True)
-        return [a.requests_per_cpu_second / b.requests_per_cpu_second for a, b in pairs]
+        return [figure(on) / figure(off) for on, off in pairs]
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -87,7 +94,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--rows", nargs="+", default=[r.name for r in ROWS], metavar="ROW")
-    parser.add_argument("--rounds", type=int, default=6, help="on/off pairs per row")
+    parser.add_argument(
+        "--rounds", type=int, default=10, help="on/off pairs per row (fresh processes each)"
+    )
     parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per slice")
     parser.add_argument("--vus", type=int, default=8, help="concurrent k6 users")
     parser.add_argument(
