@@ -1,7 +1,7 @@
-"""A real, tiny matrix: two rows, /io, two offered rates, against real servers.
+"""A real, tiny matrix: two rows and an A/A control, /io, two offered rates, two rounds.
 
 It runs `bench matrix` exactly as `make bench` does (native stack: Prometheus,
-the rows under gunicorn and uvicorn, k6), only smaller.
+the rows under gunicorn and uvicorn, k6, the speed probe), only smaller.
 """
 
 from __future__ import annotations
@@ -18,16 +18,19 @@ from typing import Any
 
 import pytest
 
-from bench.matrix.report import fmt_ms, fmt_rps
+from bench.matrix.markdown import fmt_estimate, fmt_ms
+from bench.matrix.stats import Estimate
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # flask-sync (1 worker, 100 ms) saturates at 10 rps, fastapi-async does not. Steps of
 # 3 s hold enough requests (24 at 8 rps) that counting them is good to a few percent.
 RATES = (8.0, 25.0)
 STEP_SECONDS = "3"
+ROUNDS = 2
+ENTRIES = ("flask-sync", "fastapi-async", "flask-sync-control")
 
 
-def bench(results: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+def bench(results: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bench", *args],
         capture_output=True,
@@ -38,9 +41,7 @@ def bench(results: Path, *args: str, timeout: float = 240) -> subprocess.Complet
     )
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    results = tmp_path_factory.mktemp("results")
+def tiny_matrix(results: Path, run_id: str, seed: int, *extra: str) -> Path:
     rates = ",".join(f"{rate:g}" for rate in RATES)
     done = bench(
         results,
@@ -49,11 +50,23 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "--workloads", "io",
         "--rates", rates,
         "--step-seconds", STEP_SECONDS,
-        "--seed", "1",
-        "--run-id", "tiny",
+        "--repeats", str(ROUNDS),
+        "--seed", str(seed),
+        "--run-id", run_id,
+        *extra,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
-    return results / "tiny"
+    return results / run_id
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("results")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(results: Path) -> Path:
+    return tiny_matrix(results, "tiny", 1, "--control", "flask-sync")
 
 
 def figures(run_dir: Path) -> dict[str, Any]:
@@ -75,12 +88,21 @@ def level(found: dict[str, Any], rate: float) -> dict[str, Any]:
 def test_the_run_writes_results_report_and_charts(tiny_run: Path) -> None:
     data = json.loads((tiny_run / "results.json").read_text())
     assert data["run"]["complete"] is True
-    assert [s["kind"] for s in data["steps"]].count("probe") == 2
-    assert len(data["steps"]) == 2 * (1 + len(RATES))
-    for step in data["steps"]:
+    steps = data["steps"]
+    # Round 1 probes every entry; every round runs every rate, on every entry.
+    assert [s["kind"] for s in steps].count("probe") == len(ENTRIES)
+    assert len(steps) == len(ENTRIES) * (1 + ROUNDS * len(RATES))
+    assert {s["row"] for s in steps} == set(ENTRIES)
+    assert sorted({s["repeat"] for s in steps}) == list(range(1, ROUNDS + 1))
+    # Each round visits every entry once, and the rounds interleave: A B C, then again.
+    visits = [s["row"] for i, s in enumerate(steps) if i == 0 or steps[i - 1]["row"] != s["row"]]
+    assert len(visits) == len(ENTRIES) * ROUNDS
+    for step in steps:
         assert (tiny_run / step["directory"] / "summary.json").is_file()
         assert (tiny_run / step["directory"] / "series.json").is_file()
-    for chart in ("io-throughput", "io-latency", "io-saturation", "io-loop-lag"):
+    # The speed probe ran all along, and every load step knows how fast its core was.
+    assert all(s["speed_unit_s"] for s in data["figures"]["steps"] if s["kind"] == "load")
+    for chart in ("io-capacity", "io-throughput", "io-latency", "io-saturation", "io-loop-lag"):
         path = tiny_run / "charts" / f"{chart}.png"
         assert path.read_bytes()[:8] == PNG_MAGIC
         assert f"(charts/{chart}.png)" in (tiny_run / "report.md").read_text()
@@ -88,6 +110,15 @@ def test_the_run_writes_results_report_and_charts(tiny_run: Path) -> None:
     assert environment["k6"]
     assert environment["service_cores"] != environment["load_cores"]
     assert environment["packages"]["gunicorn"] == "23.0.0"
+    # Every installed distribution, not only the direct dependencies.
+    assert {"h11", "anyio", "werkzeug", "greenlet"} <= set(environment["installed"])
+    assert environment["python_build"]["gil"] == "with the GIL"
+    assert environment["before"]["load_average"]
+    assert environment["after"]["cpu_times"]["steal"] >= environment["before"]["cpu_times"]["steal"]
+
+
+def estimate_of(raw: dict[str, Any] | None) -> Estimate | None:
+    return None if raw is None else Estimate(**raw)
 
 
 @pytest.mark.live
@@ -98,13 +129,78 @@ def test_the_report_shows_the_figures_of_results_json(tiny_run: Path) -> None:
         cells = [cell.strip() for cell in line.strip("|").split("|")]
         assert cells == [
             found["row"],
-            fmt_rps(found["max_sustainable_rps"]),
-            fmt_ms(found["p99_at_sustainable_ms"]),
-            fmt_ms(found["cpu_ms_at_sustainable"]),
-            fmt_rps(found["max_throughput_rps"]),
-            fmt_rps(found["predicted_knee_rps"]),
+            fmt_estimate(estimate_of(found["capacity"])),
+            fmt_estimate(estimate_of(found["knee"])),
+            fmt_ms(found["p99_at_knee_ms"]),
+            fmt_estimate(estimate_of(found["requests_per_cpu_second"])),
+            fmt_estimate(estimate_of(found["cpu_capacity"])),
+            str(found["capacity"]["repeats"]),
             found["limited_by"],
         ]
+
+
+@pytest.mark.live
+def test_the_control_is_indistinguishable_from_its_original(tiny_run: Path) -> None:
+    data = json.loads((tiny_run / "results.json").read_text())
+    claims = {(r["faster"], r["slower"]) for r in data["rankings"]}
+    assert ("flask-sync", "flask-sync-control") not in claims
+    assert ("flask-sync-control", "flask-sync") not in claims
+    control = data["figures"]["control"]
+    assert control["separated"] == []
+    assert control["ratios"]["io"] == pytest.approx(1.0, abs=0.05)
+    report = (tiny_run / "report.md").read_text()
+    assert "A/A control: flask-sync-control, an identical copy of flask-sync" in report
+    assert "indistinguishable from it on every workload" in report
+    # The rows that do differ are ranked: 25 requests/s served against one worker's 10.
+    assert ("fastapi-async", "flask-sync") in claims
+    assert ("fastapi-async", "flask-sync-control") in claims
+    [claim] = [r for r in data["rankings"] if r["slower"] == "flask-sync"]
+    assert claim["workload"] == "io"
+    assert claim["ratio"] == pytest.approx(2.5, rel=0.1)
+    assert claim["ratio_interval"][0] > 1.0
+
+
+@pytest.mark.live
+def test_results_json_has_a_verdict_per_row_and_workload(tiny_run: Path) -> None:
+    data = json.loads((tiny_run / "results.json").read_text())
+    verdicts = {(v["row"], v["workload"]): v for v in data["verdicts"]}
+    assert set(verdicts) == {(row, "io") for row in ENTRIES}
+    sync = verdicts[("flask-sync", "io")]
+    assert sync["primary"] == "capacity_rps"
+    assert sync["capacity_rps"] == pytest.approx(10.0, rel=0.10)
+    low, high = sync["capacity_rps_interval"]
+    assert low <= sync["capacity_rps"] <= high
+    assert sync["knee_rps"] == pytest.approx(8.0, rel=0.10)
+    assert len(sync["knee_rps_interval"]) == 2
+    assert sync["limited_by"] == "worker slots"
+    assert sync["requests_per_cpu_second"] > 0
+    # fastapi-async kept up at 25 requests/s: its capacity is only a lower bound.
+    bound = verdicts[("fastapi-async", "io")]
+    assert bound["capacity_reached"] is False
+    assert bound["capacity_rps_interval"][1] is None
+
+
+@pytest.mark.live
+def test_bench_compare_flags_only_differences_beyond_both_intervals(
+    tiny_run: Path, results: Path
+) -> None:
+    other = tiny_matrix(results, "tiny-again", 2)
+    done = bench(results, "compare", "tiny", "tiny-again")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    [sync] = [line for line in out.splitlines() if line.startswith("| io | flask-sync |")]
+    assert "within the intervals" in sync
+    assert "No ranking reversed." in out
+    assert "flask-sync-control" not in out  # only what both runs measured
+    # A run compared with itself never differs.
+    same = bench(results, "compare", "tiny", str(tiny_run))
+    assert "**differs**" not in same.stdout
+    assert other.is_dir()
+    # Bad input: a clear message, no traceback.
+    missing = bench(results, "compare", "tiny", "no-such-run")
+    assert missing.returncode == 2
+    assert "does not exist" in missing.stderr
+    assert "Traceback" not in missing.stderr
 
 
 @pytest.mark.live
@@ -122,9 +218,12 @@ def test_littles_law_on_io(tiny_run: Path) -> None:
     below = level(sync, 8.0)
     assert not below["saturated"]
     assert below["throughput_rps"] == pytest.approx(8.0, rel=0.10)
-    assert sync["knee_offered_rps"] == 8.0
-    assert sync["max_sustainable_rps"] == pytest.approx(8.0, rel=0.10)
+    assert sync["knee_level_rps"] == 8.0
+    assert sync["capacity"]["value"] == pytest.approx(sync["slots"] / service_s, rel=0.10)
     assert sync["limited_by"] == "worker slots"
+    # Little's law predicts the capacity: that is the prediction the fidelity table draws.
+    assert sync["prediction_basis"] == "Little's law"
+    assert sync["capacity_ratio"] == pytest.approx(1.0, abs=0.1)
 
     asyncio_row = combo(tiny_run, "fastapi-async")
     service_s = asyncio_row["service_time_ms"] / 1000.0
@@ -132,12 +231,15 @@ def test_littles_law_on_io(tiny_run: Path) -> None:
     for rate in RATES:
         at = level(asyncio_row, rate)
         assert not at["saturated"], at["reasons"]
-        [step] = [
+        mine = [
             s for s in steps.values() if s["row"] == "fastapi-async" and s["offered_rps"] == rate
         ]
-        # Concurrency is what the row reported (seconds in requests per second).
-        assert at["throughput_rps"] == pytest.approx(step["concurrency_mean"] / service_s, rel=0.10)
-        assert at["throughput_rps"] == pytest.approx(rate, rel=0.10)
+        assert len(mine) == ROUNDS
+        for step in mine:
+            # Concurrency is what the row reported (seconds in requests per second).
+            concurrency = step["concurrency_mean"]
+            assert step["throughput_rps"] == pytest.approx(concurrency / service_s, rel=0.10)
+            assert step["throughput_rps"] == pytest.approx(rate, rel=0.10)
 
 
 @pytest.mark.live

@@ -13,73 +13,94 @@ import pytest
 
 from bench.matrix.analysis import Level, combos, latency_outside_app, warnings
 from bench.matrix.figures import StepFigures
-from bench.matrix.ladder import Ladder
+from bench.matrix.ladder import CAPACITY_OVERLOAD, MILD_OVERLOAD, Ladder, Outcome
 from bench.matrix.profiles import FULL, QUICK, Profile
 from bench.matrix.series import histogram_quantile, increase, scrapes_within
 from bench.procs import free_port
 
 
-def search(profile: Profile, predicted: float, capacity: float) -> list[tuple[float, bool]]:
-    """Run the ladder against a row that saturates above ``capacity``."""
+def search(profile: Profile, predicted: float, capacity: float, knee: float) -> list[Outcome]:
+    """Run the first round's search against a row that serves at most ``capacity``
+    and stays within the SLO up to ``knee``."""
     ladder = Ladder(profile, predicted)
     while (rate := ladder.next_rate()) is not None:
-        ladder.record(rate, rate > capacity)
-    return ladder.results
+        served = min(rate, capacity)
+        overloaded = served < 0.95 * rate
+        ladder.record(Outcome(rate, overloaded or rate > knee, overloaded, served))
+    return ladder.outcomes
 
 
 @pytest.mark.parametrize("profile", [QUICK, FULL])
 @pytest.mark.parametrize("misprediction", [0.2, 0.7, 1.0, 1.3, 2.5])
-def test_the_search_brackets_the_knee_whatever_the_prediction(
-    profile: Profile, misprediction: float
+@pytest.mark.parametrize("knee_share", [0.45, 0.8, 0.97])
+def test_the_search_finds_capacity_and_brackets_the_knee_whatever_the_prediction(
+    profile: Profile, misprediction: float, knee_share: float
 ) -> None:
     capacity = 100.0
-    results = search(profile, capacity * misprediction, capacity)
-    within = [rate for rate, saturated in results if not saturated]
-    past = [rate for rate, saturated in results if saturated]
-    assert within, results
-    assert past, results
-    assert len(results) <= profile.max_levels
-    highest_within, lowest_past = max(within), min(r for r in past if r > max(within))
-    assert highest_within <= capacity < lowest_past
-    # The bracket is at most one bisection looser than the profile's resolution.
-    assert lowest_past / highest_within <= profile.knee_resolution**2, results
+    knee = capacity * knee_share
+    outcomes = search(profile, capacity * misprediction, capacity, knee)
+    assert len(outcomes) <= profile.max_levels
+    assert any(o.overloaded for o in outcomes), outcomes
+    within = [o.rate for o in outcomes if not o.saturated]
+    past = [o.rate for o in outcomes if o.saturated]
+    assert within, outcomes
+    highest_within = max(within)
+    lowest_past = min(rate for rate in past if rate > highest_within)
+    assert highest_within <= knee < lowest_past
+    # No knee lies above capacity / 0.95: the bracket is judged against that ceiling.
+    ceiling = min(lowest_past, capacity / 0.95)
+    assert ceiling / highest_within <= profile.knee_resolution**2, outcomes
 
 
-def test_a_prediction_that_creeps_up_does_not_exhaust_the_ladder() -> None:
-    """Seen in a full run: every level re-aimed the ladder a little higher (the CPU line
-    sharpening), and its lowest factor was always just above the last rate."""
-    capacity = 2000.0
-    ladder = Ladder(FULL, predicted_knee_rps=367.0)
-    while (rate := ladder.next_rate()) is not None:
-        ladder.record(rate, rate > capacity)
-        if rate <= capacity:
-            ladder.aim_at(rate / FULL.factors[0] * 1.05)
-    within = [rate for rate, saturated in ladder.results if not saturated]
-    assert any(saturated for _, saturated in ladder.results), ladder.results
-    assert max(within) >= capacity / FULL.knee_resolution**2, ladder.results
-    assert len(ladder.results) <= FULL.max_levels
+def test_later_rounds_rerun_the_knee_and_a_mild_overload() -> None:
+    ladder = Ladder(QUICK, 100.0)
+    for outcome in search(QUICK, 100.0, capacity=100.0, knee=80.0):
+        ladder.record(outcome)
+    rates = ladder.later_rates()
+    assert ladder.knee_rate in rates
+    assert ladder.capacity_rate in rates
+    assert len(rates) == 2
+    # Overloaded, but mildly: past capacity / 0.95, at most MILD_OVERLOAD x capacity.
+    assert 100.0 / 0.95 < max(rates) <= MILD_OVERLOAD * 100.0
 
 
-def test_a_row_saturated_at_the_first_rate_is_searched_downwards() -> None:
-    results = search(QUICK, predicted=100.0, capacity=10.0)
-    assert results[0] == (60.0, True)
-    assert any(not saturated for _, saturated in results), results
+def test_a_deep_first_overload_is_followed_by_a_mild_one() -> None:
+    """Predicted at 10x its capacity, the row is first overloaded deeply; the capacity
+    level is then measured at 1.2 x what it served, not where it collapsed."""
+    outcomes = search(QUICK, predicted=1000.0, capacity=100.0, knee=80.0)
+    assert outcomes[0].rate == 1250.0
+    assert outcomes[1].rate == pytest.approx(CAPACITY_OVERLOAD * 100.0)
+    assert outcomes[1].overloaded
+    full = Ladder(FULL, 100.0)
+    for outcome in search(FULL, 100.0, capacity=100.0, knee=80.0):
+        full.record(outcome)
+    assert full.above_knee_rate in full.later_rates()
 
 
-def test_fixed_rates_run_exactly_in_order() -> None:
+def test_a_row_faster_than_the_highest_rate_is_a_bound() -> None:
+    ladder = Ladder(QUICK, 10_000.0)
+    outcomes = search(QUICK, 10_000.0, capacity=1e9, knee=1e9)
+    for outcome in outcomes:
+        ladder.record(outcome)
+    assert max(o.rate for o in outcomes) == QUICK.max_rate
+    assert ladder.capacity_rps is None
+    assert ladder.later_rates() == [QUICK.max_rate]
+
+
+def test_a_row_past_the_knee_at_every_candidate_is_searched_downwards() -> None:
+    outcomes = search(QUICK, predicted=100.0, capacity=100.0, knee=20.0)
+    assert any(not o.saturated for o in outcomes), outcomes
+    assert min(o.rate for o in outcomes) >= QUICK.min_rate
+
+
+def test_fixed_rates_run_exactly_in_order_every_round() -> None:
     ladder = Ladder(QUICK, 100.0, fixed_rates=(5.0, 15.0))
     rates = []
     while (rate := ladder.next_rate()) is not None:
         rates.append(rate)
-        ladder.record(rate, saturated=True)
+        ladder.record(Outcome(rate, True, True, 5.0))
     assert rates == [5.0, 15.0]
-
-
-def test_rates_stay_within_the_profile_bounds() -> None:
-    results = search(QUICK, predicted=10_000.0, capacity=1e9)
-    assert max(rate for rate, _ in results) <= QUICK.max_rate
-    results = search(QUICK, predicted=0.01, capacity=0.0)
-    assert min(rate for rate, _ in results) >= QUICK.min_rate
+    assert ladder.later_rates() == [5.0, 15.0]
 
 
 def test_histogram_quantile_interpolates_like_prometheus() -> None:
@@ -206,7 +227,9 @@ def a_step(**changes: Any) -> StepFigures:
         "threadpool_size": 40.0,
         "threadpool_waiting_mean": 0.0,
         "workers": 1,
+        "speed_unit_s": None,
         "saturated": True,
+        "overloaded": False,
         "reasons": ("p99 350 ms > SLO 250 ms",),
     }
     return StepFigures(**{**figures, **changes})
@@ -215,7 +238,7 @@ def a_step(**changes: Any) -> StepFigures:
 def a_level(**changes: Any) -> Level:
     """The level of one such step, as the report sees it."""
     probe = a_step(kind="probe", offered_rps=None, p99_ms=101.0)
-    [found] = combos([probe, a_step(**changes)], 1)
+    [found], _ = combos([probe, a_step(**changes)], 1)
     [level] = found.levels
     return level
 
@@ -223,10 +246,10 @@ def a_level(**changes: Any) -> Level:
 def test_latency_k6_saw_and_the_app_did_not_is_a_warning() -> None:
     step = a_step()
     assert latency_outside_app(a_level(), slo_ms=250, service_cores=1) == pytest.approx(241)
-    [found] = combos([a_step(kind="probe", offered_rps=None, p99_ms=101.0), step], 1)
+    [found], _ = combos([a_step(kind="probe", offered_rps=None, p99_ms=101.0), step], 1)
     assert any(
         "latency outside the app: fastapi-async io at 2500 rps, k6's p99 up to 241 ms" in warning
-        for warning in warnings([step], [found], repeats=1, service_cores=1)
+        for warning in warnings([step], [found], rounds=1, service_cores=1)
     )
 
 

@@ -1,9 +1,9 @@
 """The report renders from recorded data alone: a small real run is checked in as test data.
 
 tests/data/matrix-run/ is a `bench matrix --rows flask-sync fastapi-async
---workloads io --rates 5,15 --step-seconds 2` run (logs left out). If the
-analysis changes on purpose, record it again with that command and copy
-results.json and steps/ here.
+--workloads io --rates 5,15 --step-seconds 2 --repeats 3 --control flask-sync --seed 3`
+run (logs left out). If the analysis changes on purpose, record it again with
+that command and copy results.json, speed.tsv and steps/ here.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
-from bench.matrix.report import fmt_ratio, fmt_rps, render_report
+from bench.matrix.markdown import fmt_estimate, fmt_ratio
+from bench.matrix.report import render_report
+from bench.matrix.stats import Estimate
 
 SAMPLE = Path(__file__).parent / "data" / "matrix-run"
 
@@ -40,28 +42,46 @@ def test_rendering_recomputes_the_recorded_figures(run_dir: Path) -> None:
 
 def test_rendering_writes_every_chart_the_report_links(run_dir: Path) -> None:
     report = render_report(run_dir).read_text()
-    for chart in ("io-throughput", "io-latency", "io-saturation", "io-loop-lag"):
-        assert "![" in report
+    for chart in ("io-capacity", "io-throughput", "io-latency", "io-saturation", "io-loop-lag"):
         assert f"(charts/{chart}.png)" in report
         assert (run_dir / "charts" / f"{chart}.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_the_report_states_the_recorded_figures(run_dir: Path) -> None:
     report = render_report(run_dir).read_text()
-    figures = load(run_dir)["figures"]
+    data = load(run_dir)
+    figures = data["figures"]
     assert "`bench matrix --profile quick --rows flask-sync fastapi-async" in report
+    assert "--control flask-sync" in report
     for combo in figures["combos"]:
-        assert f"| {combo['row']} | {fmt_rps(combo['max_sustainable_rps'])} |" in report
-        fidelity = f"| {fmt_ratio(combo['delivered_at_knee'])} | {fmt_ratio(combo['knee_ratio'])} |"
+        capacity = fmt_estimate(Estimate(**combo["capacity"]))
+        assert f"| {combo['row']} | {capacity} |" in report
+        fidelity = (
+            f"| {fmt_ratio(combo['capacity_ratio'])} | {fmt_ratio(combo['delivered_at_knee'])} |"
+        )
         assert fidelity in report
     for step in figures["steps"]:
-        assert f"| {step['id']} | {step['row']} | io |" in report
+        assert f"| {step['id']} | {step['repeat']} | {step['row']} | io |" in report
     verdict = next(line for line in report.splitlines() if line.startswith("On `/io?ms=100`"))
-    assert "fastapi-async sustained the most within the SLO" in verdict
-    [sync] = [combo for combo in figures["combos"] if combo["row"] == "flask-sync"]
-    assert f"flask-sync: {fmt_rps(sync['max_sustainable_rps'])} rps within the SLO" in verdict
-    assert f"at most {fmt_rps(sync['max_throughput_rps'])} rps served" in verdict
+    assert "fastapi-async has a higher capacity than flask-sync" in verdict
+    assert "Indistinguishable in this run: flask-sync" in verdict
+    [sync] = [c for c in figures["combos"] if c["row"] == "flask-sync"]
+    assert f"flask-sync: capacity {fmt_estimate(Estimate(**sync['capacity']))} rps" in verdict
     assert "limited by worker slots" in verdict
+
+
+def test_every_ranking_is_separated_and_every_other_pair_is_a_tie(run_dir: Path) -> None:
+    render_report(run_dir)
+    data = load(run_dir)
+    by_row = {v["row"]: v for v in data["verdicts"]}
+    for claim in data["rankings"]:
+        faster, slower = by_row[claim["faster"]], by_row[claim["slower"]]
+        assert faster["capacity_rps_interval"][0] > slower["capacity_rps_interval"][1]
+        assert claim["ratio_interval"][0] > 1.0
+    assert not any(
+        {claim["faster"], claim["slower"]} == {"flask-sync", "flask-sync-control"}
+        for claim in data["rankings"]
+    )
 
 
 def test_a_run_with_no_finished_level_still_renders(run_dir: Path) -> None:

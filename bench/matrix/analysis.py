@@ -1,4 +1,4 @@
-"""From every step's figures to what the report states: levels, limits, knees, warnings."""
+"""From every step's figures to what the report states: levels, limits, figures, warnings."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from bench.matrix import repeats
 from bench.matrix.figures import StepFigures
+from bench.matrix.stats import Estimate, estimate, pooled_log_sigma
 from bench.matrix.workloads import WORKLOADS, get_workload
 
 # Thresholds for naming what limited a row, and for the honesty warnings.
@@ -19,6 +21,10 @@ MIN_CPU_S_PER_REQUEST = 1e-5  # event-loop lag p99 that means requests wait for 
 K6_FULL_CORE = 0.9
 LOW_SERVER_CPU = 0.5
 NOISY_SPREAD = 0.10
+# A CPU limit is predicted from the CPU per request at the knee only when the
+# row kept at least this share of its cores busy there: at a lighter load the
+# idle CPU (timers, scrapes) inflates the cost of each request.
+CPU_PREDICTS = 0.5
 # k6's p99 above the row's own by this share of the SLO (and by the row's own
 # p99), with no queue the row measures: the time went outside the app.
 OUTSIDE_GAP_OF_SLO = 0.2
@@ -33,6 +39,8 @@ class Level:
     offered_rps: float
     repeats: int
     throughput_rps: float
+    throughput_low: float  # the least and the most of its repeats
+    throughput_high: float
     spread: float | None  # (max - min) / median throughput; None for one repeat
     p50_ms: float | None
     p95_ms: float | None
@@ -50,31 +58,34 @@ class Level:
     dropped_iterations: int
     error_ratio: float
     saturated: bool
+    overloaded: bool  # most repeats served clearly less than offered
     reasons: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class Combo:
-    """One row x workload: its predicted limits, its levels and what they show."""
+    """One row x workload: its levels, its figures over the rounds and what limited it."""
 
     row: str
     workload: str
-    service_time_ms: float | None  # server-side mean at one request at a time
-    cpu_ms_per_request: float | None  # slope of the CPU line (see predict)
-    idle_cpu_cores: float | None  # its intercept
+    service_time_ms: float | None  # server-side mean within the SLO
     slots: float | None  # requests it can serve at once, where that is bounded
     slots_basis: str
     littles_law_rps: float | None  # slots / service time
-    cpu_limit_rps: float | None  # service cores / CPU per request
-    predicted_knee_rps: float | None
     levels: tuple[Level, ...]
-    knee_offered_rps: float | None  # the highest offered rate within the SLO
-    max_sustainable_rps: float | None  # what the row served there
-    p99_at_sustainable_ms: float | None
-    cpu_ms_at_sustainable: float | None
-    max_throughput_rps: float | None  # the measured knee: the most it served
-    knee_ratio: float | None  # measured / predicted knee
-    delivered_at_knee: float | None  # served / offered at the highest level within the SLO
+    # Over the rounds, the machine's speed taken out (bench.matrix.repeats).
+    capacity: Estimate | None  # the primary figure: what it served at full load
+    knee: Estimate | None  # the highest offered rate within the SLO
+    requests_per_cpu_second: Estimate | None  # at full load
+    cpu_capacity: Estimate | None  # service cores x requests per CPU-second
+    knee_level_rps: float | None  # the highest level within the SLO in most of its repeats
+    above_knee_rps: float | None  # the next level tried, past the SLO: the knee's resolution
+    p99_at_knee_ms: float | None
+    delivered_at_knee: float | None  # served / offered at the knee level
+    predicted_capacity_rps: float | None  # only where it can be made (predicted_capacity)
+    prediction_basis: str
+    capacity_ratio: float | None  # capacity / predicted
+    capacity_cpu_share: float | None  # of the service cores, at the capacity level
     limited_by: str
     evidence: str
 
@@ -97,6 +108,8 @@ def _level(offered: float, steps: list[StepFigures]) -> Level:
         offered_rps=offered,
         repeats=len(steps),
         throughput_rps=middle,
+        throughput_low=min(throughputs),
+        throughput_high=max(throughputs),
         spread=spread,
         p50_ms=median_of(lambda s: s.p50_ms),
         p95_ms=median_of(lambda s: s.p95_ms),
@@ -115,6 +128,7 @@ def _level(offered: float, steps: list[StepFigures]) -> Level:
         error_ratio=statistics.median(s.error_ratio for s in steps),
         # A level is past the knee when most of its repeats were.
         saturated=2 * len(saturated) > len(steps),
+        overloaded=2 * sum(1 for s in steps if s.overloaded) > len(steps),
         reasons=tuple(dict.fromkeys(r for s in saturated for r in s.reasons)),
     )
 
@@ -167,7 +181,7 @@ def latency_outside_app(observed: Level, slo_ms: float, service_cores: int) -> f
 
 
 def _limited_by(level: Level, service_cores: int) -> tuple[str, str]:
-    """What stopped the row at ``level`` (its first level past the knee), with the figure.
+    """What capped the row at ``level`` (its capacity level, else its first past the knee).
 
     The most used of CPU, worker slots and thread pool when one is well used;
     else a late event loop (time.sleep in async def: nothing is busy, the loop is stuck).
@@ -197,30 +211,11 @@ def _limited_by(level: Level, service_cores: int) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Prediction:
-    """Where the row should saturate, from measurements below its knee."""
+    """Where the probe says the row should saturate: the first round's aim."""
 
-    knee_rps: float | None
-    slots: float | None
-    slots_basis: str
+    capacity_rps: float | None
     littles_law_rps: float | None  # slots / service time
-    cpu_limit_rps: float | None  # utilisation law: (cores - idle) / CPU per request
-    cpu_ms_per_request: float | None
-    idle_cpu_cores: float | None
-
-
-def cpu_line(points: list[tuple[float, float]]) -> tuple[float, float] | None:
-    """Least squares of CPU cores against requests/s: (idle cores, CPU seconds per request)."""
-    usable = [(x, y) for x, y in points if x > 0]
-    if len(usable) < 2:
-        return None
-    mean_x = statistics.fmean(x for x, _ in usable)
-    mean_y = statistics.fmean(y for _, y in usable)
-    spread = sum((x - mean_x) ** 2 for x, _ in usable)
-    if spread <= 0:
-        return None
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in usable) / spread
-    # Below 10 µs per request the line says nothing (the CPU did not move with the load).
-    return (mean_y - slope * mean_x, slope) if slope > MIN_CPU_S_PER_REQUEST else None
+    cpu_limit_rps: float | None  # cores / CPU per request (gross: idle CPU included)
 
 
 def service_time_ms(probe: StepFigures, within: list[StepFigures]) -> float | None:
@@ -233,99 +228,172 @@ def service_time_ms(probe: StepFigures, within: list[StepFigures]) -> float | No
     return statistics.median(measured) if measured else probe.server_mean_ms
 
 
-def predict(
-    workload: str, probe: StepFigures, within: list[StepFigures], service_cores: int
-) -> Prediction:
-    """Little's law from the service time; the utilisation law from a CPU line.
+def predict(workload: str, probe: StepFigures, service_cores: int) -> Prediction:
+    """Little's law from the probe's service time; the utilisation law from its CPU per request.
 
-    The line runs through the probe and every step within the SLO (CPU cores
-    against requests/s): its slope is the CPU per request, its intercept what
-    the row burns idle. With the probe alone, the CPU per request is taken
-    gross (idle included): a conservative first aim.
+    The probe's CPU per request is gross (one request at a time, idle CPU
+    included), so its CPU limit is low for an event loop: the search
+    overloads at twice it and doubles until the row cannot keep up.
     """
-    slots, basis = _slots(workload, probe)
-    service_ms = service_time_ms(probe, within)
-    service_s = service_ms / 1000.0 if service_ms else None
+    slots, _ = _slots(workload, probe)
+    service_s = probe.server_mean_ms / 1000.0 if probe.server_mean_ms else None
     littles = slots / service_s if slots and service_s else None
-    points = [
-        (s.server_rps, s.cpu_cores)
-        for s in (probe, *within)
-        if s.server_rps is not None and s.cpu_cores is not None
-    ]
-    line = cpu_line(points)
-    idle, per_request_s = line if line else (0.0, None)
-    if per_request_s is None and probe.cpu_ms_per_request:
-        per_request_s = probe.cpu_ms_per_request / 1000.0
-    cpu_limit = (service_cores - max(0.0, idle)) / per_request_s if per_request_s else None
+    per_request_s = probe.cpu_ms_per_request / 1000.0 if probe.cpu_ms_per_request else None
+    cpu_limit = service_cores / per_request_s if per_request_s else None
     limits = [limit for limit in (littles, cpu_limit) if limit and limit > 0]
-    return Prediction(
-        knee_rps=min(limits) if limits else None,
-        slots=slots,
-        slots_basis=basis,
-        littles_law_rps=littles,
-        cpu_limit_rps=cpu_limit,
-        cpu_ms_per_request=per_request_s * 1000.0 if per_request_s else None,
-        idle_cpu_cores=idle if line else None,
+    return Prediction(min(limits) if limits else None, littles, cpu_limit)
+
+
+def predicted_capacity(
+    littles_law_rps: float | None,
+    knee_steps: list[StepFigures],
+    reference: float | None,
+    service_cores: int,
+) -> tuple[float | None, str]:
+    """The capacity the levels below it predict, and from what; None where none can be.
+
+    Little's law where the row has a fixed number of slots; the utilisation
+    law (cores x requests per CPU-second) where the row kept at least half
+    its cores busy at the knee. The lower of the two.
+    """
+    predictions: list[tuple[float, str]] = []
+    if littles_law_rps:
+        predictions.append((littles_law_rps, "Little's law"))
+    busy = _median(s.cpu_cores for s in knee_steps)
+    efficiency = _median(repeats.requests_per_cpu_second(s, reference) for s in knee_steps)
+    if busy is not None and efficiency and busy >= CPU_PREDICTS * service_cores:
+        predictions.append((service_cores * efficiency, "CPU per request at the knee"))
+    if not predictions:
+        return None, "none: no fixed slots, and under half the CPU busy at the knee"
+    return min(predictions)
+
+
+def _scaled(found: Estimate | None, factor: int) -> Estimate | None:
+    if found is None:
+        return None
+    return Estimate(
+        factor * found.value,
+        None if found.low is None else factor * found.low,
+        None if found.high is None else factor * found.high,
+        found.repeats,
+        found.at_least,
     )
 
 
-def combo(row: str, workload: str, steps: list[StepFigures], service_cores: int) -> Combo | None:
+def combo(
+    row: str,
+    workload: str,
+    steps: list[StepFigures],
+    *,
+    samples: repeats.Samples,
+    sigmas: dict[str, float | None],
+    reference: float | None,
+    service_cores: int,
+) -> Combo | None:
     probes = [s for s in steps if s.kind == "probe" and not s.partial]
     loads = [s for s in steps if s.kind == "load" and not s.partial and s.offered_rps]
     if not probes:
         return None
-    probe = probes[0]
     by_rate: dict[float, list[StepFigures]] = defaultdict(list)
     for step in loads:
         assert step.offered_rps is not None
         by_rate[round(step.offered_rps, 3)].append(step)
     levels = tuple(_level(rate, by_rate[rate]) for rate in sorted(by_rate))
     within = [level for level in levels if not level.saturated]
-    past = [level for level in levels if level.saturated]
-    best = max(within, key=lambda level: level.offered_rps) if within else None
-    within_steps = [s for s in loads if not s.saturated]
-    prediction = predict(workload, probe, within_steps, service_cores)
-    knee = prediction.knee_rps
-    max_throughput = max((level.throughput_rps for level in levels), default=None)
+    knee = max(within, key=lambda level: level.offered_rps) if within else None
+    above = [
+        lv for lv in levels if lv.saturated and (knee is None or lv.offered_rps > knee.offered_rps)
+    ]
+    slots, slots_basis = _slots(workload, probes[0])
+    service_ms = service_time_ms(probes[0], [s for s in loads if not s.saturated])
+    littles = slots / (service_ms / 1000.0) if slots and service_ms else None
+    knee_steps = by_rate[round(knee.offered_rps, 3)] if knee else []
+    predicted, basis = predicted_capacity(littles, knee_steps, reference, service_cores)
+    capacity = estimate(
+        samples.capacity_rps, sigmas["capacity_rps"], at_least=not samples.capacity_reached
+    )
+    efficiency = estimate(samples.requests_per_cpu_second, sigmas["requests_per_cpu_second"])
+    # What capped the row: the capacity level where it could not keep up; else
+    # the first level past the knee.
+    at_capacity = [
+        lv
+        for lv in levels
+        if samples.capacity_reached and lv.offered_rps == samples.capacity_level_rps
+    ]
+    limit_level = at_capacity[0] if at_capacity else (above[0] if above else None)
     limited_by, evidence = (
-        _limited_by(past[0], service_cores) if past else (NOT_REACHED, "no level saturated")
+        _limited_by(limit_level, service_cores)
+        if limit_level
+        else (NOT_REACHED, "no level saturated")
     )
     return Combo(
         row=row,
         workload=workload,
-        service_time_ms=service_time_ms(probe, within_steps),
-        cpu_ms_per_request=prediction.cpu_ms_per_request,
-        idle_cpu_cores=prediction.idle_cpu_cores,
-        slots=prediction.slots,
-        slots_basis=prediction.slots_basis,
-        littles_law_rps=prediction.littles_law_rps,
-        cpu_limit_rps=prediction.cpu_limit_rps,
-        predicted_knee_rps=knee,
+        service_time_ms=service_ms,
+        slots=slots,
+        slots_basis=slots_basis,
+        littles_law_rps=littles,
         levels=levels,
-        knee_offered_rps=best.offered_rps if best else None,
-        max_sustainable_rps=best.throughput_rps if best else None,
-        p99_at_sustainable_ms=best.p99_ms if best else None,
-        cpu_ms_at_sustainable=best.cpu_ms_per_request if best else None,
-        max_throughput_rps=max_throughput,
-        knee_ratio=max_throughput / knee if max_throughput and knee else None,
-        delivered_at_knee=best.throughput_rps / best.offered_rps if best else None,
+        capacity=capacity,
+        knee=estimate(samples.knee_rps, sigmas["knee_rps"]),
+        requests_per_cpu_second=efficiency,
+        cpu_capacity=_scaled(efficiency, service_cores),
+        knee_level_rps=knee.offered_rps if knee else None,
+        above_knee_rps=above[0].offered_rps if above else None,
+        p99_at_knee_ms=knee.p99_ms if knee else None,
+        delivered_at_knee=knee.throughput_rps / knee.offered_rps if knee else None,
+        predicted_capacity_rps=predicted,
+        prediction_basis=basis,
+        capacity_ratio=(
+            capacity.value / predicted if capacity and predicted and not capacity.at_least else None
+        ),
+        capacity_cpu_share=(
+            limit_level.cpu_cores / service_cores
+            if limit_level and limit_level.cpu_cores is not None
+            else None
+        ),
         limited_by=limited_by,
         evidence=evidence,
     )
 
 
-def combos(steps: list[StepFigures], service_cores: int) -> list[Combo]:
+FIGURES = ("capacity_rps", "knee_rps", "requests_per_cpu_second")
+
+
+def combos(
+    steps: list[StepFigures], service_cores: int
+) -> tuple[list[Combo], dict[str, float | None]]:
+    """Every row x workload of the run, and the run's noise: each figure's pooled sigma."""
     grouped: dict[tuple[str, str], list[StepFigures]] = defaultdict(list)
     for step in steps:
         grouped[(step.row, step.workload)].append(step)
+    reference = repeats.speed_reference(steps)
+    samples = {
+        pair: repeats.pair_samples(group, reference, service_cores)
+        for pair, group in grouped.items()
+    }
+    sigmas = {
+        figure: pooled_log_sigma(getattr(found, figure) for found in samples.values())
+        for figure in FIGURES
+    }
     found = (
-        combo(row, workload, group, service_cores) for (row, workload), group in grouped.items()
+        combo(
+            row,
+            workload,
+            group,
+            samples=samples[(row, workload)],
+            sigmas=sigmas,
+            reference=reference,
+            service_cores=service_cores,
+        )
+        for (row, workload), group in grouped.items()
     )
-    return sorted((c for c in found if c is not None), key=lambda c: (c.workload, c.row))
+    ordered = sorted((c for c in found if c is not None), key=lambda c: (c.workload, c.row))
+    return ordered, sigmas
 
 
 def warnings(
-    steps: list[StepFigures], all_combos: list[Combo], repeats: int, service_cores: int
+    steps: list[StepFigures], all_combos: list[Combo], rounds: int, service_cores: int
 ) -> list[str]:
     """What a careful reader must know before trusting the figures."""
     found: list[str] = []
@@ -370,14 +438,18 @@ def warnings(
                 "measures: the time went to the server around the app, the kernel or the load "
                 "generator (the harness cannot tell which)"
             )
-        for level in c.levels:
-            if level.spread is not None and level.spread > NOISY_SPREAD and not level.saturated:
-                found.append(
-                    f"noisy: {c.row} {c.workload} at {level.offered_rps:g} rps, throughput "
-                    f"spread {level.spread:.0%} over {level.repeats} repeats"
-                )
-    if repeats < 2:
-        found.append("one repeat per level: run-to-run noise was not measured (use --profile full)")
+        capacity = c.capacity
+        spread = capacity.half_width() if capacity else None
+        if capacity is not None and spread is not None and spread > NOISY_SPREAD:
+            found.append(
+                f"noisy: {c.row} {c.workload}, capacity {capacity.value:.3g} rps but anywhere "
+                f"from {capacity.low:.3g} to {capacity.high:.3g} over {capacity.repeats} rounds"
+            )
+    if rounds < 2:
+        found.append(
+            "one round: the run measured no noise, so no figure has an interval and nothing "
+            "is ranked (use --repeats 3 or more)"
+        )
     return found
 
 

@@ -17,8 +17,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from bench.matrix.analysis import Combo, Level
+from bench.matrix.control import original_of, row_of
 from bench.matrix.workloads import get_workload
-from services.rows import ROWS, get_row
+from services.rows import ROWS
 
 ROW_COLOURS = {row.name: plt.get_cmap("tab10")(i) for i, row in enumerate(ROWS)}
 DPI = 100
@@ -76,7 +77,13 @@ def _plot_levels(
         if value is not None:
             xs.append(level.offered_rps)
             ys.append(value)
-    style = {"marker": "o", "color": ROW_COLOURS[combo.row], "label": combo.row, **style}
+    style = {
+        "marker": "o",
+        "color": ROW_COLOURS[original_of(combo.row)],
+        "label": combo.row,
+        **({"linestyle": ":"} if combo.row != original_of(combo.row) else {}),
+        **style,
+    }
     axes.plot(xs, ys, gid=DATA, **style)
 
 
@@ -87,12 +94,27 @@ def throughput_chart(workload: str, combos: list[Combo], path: Path) -> None:
         low, high = min(everything) * 0.8, max(everything) * 1.25
         axes.plot([low, high], [low, high], color="grey", linestyle=":", label="served = offered")
     for c in combos:
-        colour = ROW_COLOURS[c.row]
+        colour = ROW_COLOURS[original_of(c.row)]
         _plot_levels(axes, c, lambda level: level.throughput_rps)
         if c.littles_law_rps:
             axes.axhline(c.littles_law_rps, color=colour, linestyle="--", linewidth=1, alpha=0.7)
-        if c.knee_offered_rps:
-            knee = next(lv for lv in c.levels if lv.offered_rps == c.knee_offered_rps)
+        spread = [lv for lv in c.levels if lv.repeats > 1]
+        if spread:
+            # Whiskers: the least and the most a level's repeats served.
+            axes.errorbar(
+                [lv.offered_rps for lv in spread],
+                [lv.throughput_rps for lv in spread],
+                yerr=[
+                    [lv.throughput_rps - lv.throughput_low for lv in spread],
+                    [lv.throughput_high - lv.throughput_rps for lv in spread],
+                ],
+                fmt="none",
+                ecolor=colour,
+                capsize=3,
+                alpha=0.8,
+            )
+        if c.knee_level_rps:
+            knee = next(lv for lv in c.levels if lv.offered_rps == c.knee_level_rps)
             axes.plot(
                 knee.offered_rps,
                 knee.throughput_rps,
@@ -106,7 +128,8 @@ def throughput_chart(workload: str, combos: list[Combo], path: Path) -> None:
     endpoint = get_workload(workload).endpoint
     axes.set_title(
         f"{endpoint}: throughput against offered load\n"
-        "dashed: Little's-law limit (slots / service time), star: knee (last level within the SLO)"
+        "dashed: Little's-law limit (slots / service time), star: knee (last level within "
+        "the SLO), whiskers: range over rounds"
     )
     _legend(axes, "small")
     _save(figure, path)
@@ -171,7 +194,7 @@ def saturation_chart(workload: str, combos: list[Combo], path: Path) -> None:
 
 
 def loop_lag_chart(workload: str, combos: list[Combo], path: Path) -> bool:
-    asgi = [c for c in combos if get_row(c.row).is_async]
+    asgi = [c for c in combos if row_of(c.row).is_async]
     if not asgi:
         return False
     figure, axes = plt.subplots(figsize=(8, 5))
@@ -187,12 +210,47 @@ def loop_lag_chart(workload: str, combos: list[Combo], path: Path) -> bool:
     return True
 
 
+def capacity_chart(workload: str, combos: list[Combo], path: Path) -> bool:
+    """The verdict: each row's capacity with its interval, highest first."""
+    measured = sorted(
+        (c for c in combos if c.capacity is not None),
+        key=lambda c: c.capacity.value if c.capacity else 0.0,
+    )
+    if not measured:
+        return False
+    figure, axes = plt.subplots(figsize=(8, 0.5 * len(measured) + 1.6))
+    for position, c in enumerate(measured):
+        found = c.capacity
+        assert found is not None
+        colour = ROW_COLOURS[original_of(c.row)]
+        axes.barh(
+            position, found.value, color=colour, alpha=0.35 if c.row != original_of(c.row) else 0.7
+        )
+        if found.low is not None:
+            high = found.high if found.high is not None else found.value * 1.5
+            axes.plot([found.low, high], [position, position], color="black", linewidth=2, gid=DATA)
+            if found.high is None:
+                axes.annotate("at least", (high, position), fontsize="small", va="center")
+    axes.set_yticks(range(len(measured)), [c.row for c in measured])
+    axes.set_xlabel("capacity: served at full load (requests/s, the machine's speed taken out)")
+    axes.set_title(
+        f"{get_workload(workload).endpoint}: capacity over the rounds\n"
+        "bar: median, line: interval (rows whose lines overlap are not ranked)"
+    )
+    axes.grid(True, axis="x", alpha=0.3)
+    _save(figure, path)
+    return True
+
+
 def render_charts(workload: str, combos: list[Combo], charts_dir: Path) -> list[tuple[str, str]]:
     """Write the workload's charts; (caption, path relative to the report) per chart."""
     combos = [c for c in combos if c.levels]
     if not combos:
         return []
     made = []
+    capacity_path = charts_dir / f"{workload}-capacity.png"
+    if capacity_chart(workload, combos, capacity_path):
+        made.append(("Capacity and its interval", f"{charts_dir.name}/{capacity_path.name}"))
     for kind, caption, draw in (
         ("throughput", "Throughput against offered load", throughput_chart),
         ("latency", "Latency (p50, p95, p99) against offered load", latency_chart),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import sys
@@ -15,11 +16,12 @@ from tqdm import tqdm
 
 from bench.cores import CoreSplit, split_cores
 from bench.k6 import K6NotFoundError, checked_k6
-from bench.matrix.environment import describe_environment
+from bench.matrix.environment import describe_environment, machine_state
 from bench.matrix.profiles import PROFILES
 from bench.matrix.records import RESULTS_FILE, RunDataError
 from bench.matrix.report import render_report
 from bench.matrix.run import Interrupted, Matrix, MatrixPlan, RunLog
+from bench.matrix.speed import running_speed_probe
 from bench.matrix.stacks import (
     DOCKER_PROMETHEUS_URL,
     Stack,
@@ -74,7 +76,16 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="run exactly these offered rates (requests/s, comma separated) instead of the search",
     )
     matrix.add_argument("--step-seconds", type=float, help="override the profile's step length")
-    matrix.add_argument("--repeats", type=int, help="override the profile's repeats")
+    matrix.add_argument(
+        "--repeats",
+        type=int,
+        help="rounds: visits of every row, each in a new order (override the profile's)",
+    )
+    matrix.add_argument(
+        "--control",
+        metavar="ROW",
+        help="A/A control: also measure a second, identical copy of ROW as ROW-control",
+    )
     matrix.add_argument("--seed", type=int, help="order of rows and workloads (default: random)")
     matrix.add_argument("--stack", choices=("native", "docker"), default="native")
     matrix.add_argument(
@@ -103,7 +114,10 @@ def _plan(args: argparse.Namespace) -> MatrixPlan:
     if profile.step_seconds < 1 or profile.repeats < 1:
         # k6 refuses scenarios shorter than a second.
         raise UsageError("--step-seconds must be at least 1 and --repeats at least 1")
-    rows = tuple(dict.fromkeys(get_row(name).name for name in args.rows))
+    control = get_row(args.control).name if args.control else None
+    # The control's original is measured too, whether or not --rows named it.
+    named = [get_row(name).name for name in args.rows]
+    rows = tuple(dict.fromkeys([*named, control] if control else named))
     workloads = tuple(dict.fromkeys(get_workload(name) for name in args.workloads))
     knobs = {name: value for name in ("workers", "threads") if (value := getattr(args, name))}
     if any(value < 1 for value in knobs.values()):
@@ -112,6 +126,8 @@ def _plan(args: argparse.Namespace) -> MatrixPlan:
         raise UsageError(
             "--workers/--threads apply to the native stack; set them in .env for docker"
         )
+    if control and args.stack == "docker":
+        raise UsageError("--control needs the native stack: compose runs one copy of each row")
     plan = MatrixPlan(
         run_id=args.run_id or f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{profile.name}",
         profile=profile,
@@ -122,6 +138,7 @@ def _plan(args: argparse.Namespace) -> MatrixPlan:
         stack=args.stack,
         knobs=knobs,
         prometheus_url=args.prometheus_url if args.stack == "docker" else None,
+        control=control,
     )
     if plan.pairs() == 0:
         raise UsageError("no row serves any of these workloads")
@@ -165,6 +182,7 @@ def _run(plan: MatrixPlan, log: RunLog, opened: Stack, cores: CoreSplit) -> int:
     finally:
         progress.close()
         log.ended_at = datetime.now(UTC).isoformat(timespec="seconds")
+        log.environment["after"] = machine_state()
         log.save()
 
 
@@ -180,12 +198,16 @@ def run_matrix(args: argparse.Namespace) -> int:
         print(f"bench matrix: {run_dir} exists; choose another --run-id", file=sys.stderr)
         return 2
     cores = split_cores() if plan.stack == "native" else CoreSplit(None, None)
+    usable = os.sched_getaffinity(0)
+    if cores.load is not None:
+        # The harness itself (settling, Prometheus queries) stays off the service cores.
+        os.sched_setaffinity(0, cores.load)
     run_dir.mkdir(parents=True)
     with ExitStack() as stack:
         if opened is None:
             try:
                 opened = stack.enter_context(
-                    native_stack(list(plan.rows), run_dir, cores, plan.knobs)
+                    native_stack(list(plan.entries()), run_dir, cores, plan.knobs)
                 )
             except (RuntimeError, KeyboardInterrupt) as error:
                 # Nothing was measured: leave no run directory behind.
@@ -194,10 +216,12 @@ def run_matrix(args: argparse.Namespace) -> int:
                 why = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error)
                 print(f"bench matrix: the stack did not start: {why}", file=sys.stderr)
                 return EXIT_INTERRUPTED if isinstance(error, KeyboardInterrupt) else 1
+        stack.enter_context(running_speed_probe(run_dir, cores.services))
         environment = describe_environment(cores, k6_version, opened.prometheus_binary, plan.stack)
         log = RunLog(run_dir, plan, environment)
         log.save()
         status = _run(plan, log, opened, cores)
+    os.sched_setaffinity(0, usable)  # the run is over: the report may use every core
     report = render_report(run_dir)
     covered = "" if log.complete else f" (covers the {len(log.steps)} finished steps)"
     print(f"report: {report}{covered}")

@@ -19,6 +19,7 @@ from bench.matrix.series import (
     mean_between,
     scrapes_within,
 )
+from bench.matrix.speed import unit_seconds_between
 from bench.matrix.workloads import get_workload
 
 # A step is saturated when any of these hold; the report says which.
@@ -65,7 +66,11 @@ class StepFigures:
     threadpool_size: float | None
     threadpool_waiting_mean: float | None
     workers: int | None
+    # The service cores' speed: the probe's median unit time in the step
+    # (bench.matrix.speed), None without enough samples.
+    speed_unit_s: float | None
     saturated: bool
+    overloaded: bool  # served clearly less than offered: the row was at its capacity
     reasons: tuple[str, ...]
 
 
@@ -76,6 +81,11 @@ def _ms(seconds: float | None) -> float | None:
 def _k6_metric(summary: dict[str, Any], name: str) -> dict[str, Any]:
     values: dict[str, Any] = summary.get("metrics", {}).get(name, {}).get("values", {})
     return values
+
+
+def _overloaded(throughput_rps: float, offered: float | None, window_s: float) -> bool:
+    # One request of slack: at a few requests per second, a step holds only a handful.
+    return offered is not None and throughput_rps < MIN_DELIVERED_RATIO * offered - 1.0 / window_s
 
 
 def _saturation_reasons(
@@ -90,8 +100,7 @@ def _saturation_reasons(
         reasons.append(f"p99 {figures['p99_ms']:.0f} ms > SLO {slo_ms:.0f} ms")
     if figures["dropped_iterations"] > MAX_DROPPED_RATIO * offered * seconds:
         reasons.append(f"{figures['dropped_iterations']} dropped iterations")
-    # One request of slack: at a few requests per second, a step holds only a handful.
-    if figures["throughput_rps"] < MIN_DELIVERED_RATIO * offered - 1.0 / window_s:
+    if _overloaded(figures["throughput_rps"], offered, window_s):
         reasons.append(f"served {figures['throughput_rps'] / offered:.0%} of the offered rate")
     return tuple(reasons)
 
@@ -111,7 +120,10 @@ def _window(step: StepRecord, summary: dict[str, Any]) -> tuple[float, float]:
     return max(step.started, step.ended - test_s), step.ended
 
 
-def step_figures(step: StepRecord, run_dir: Path) -> StepFigures:
+def step_figures(
+    step: StepRecord, run_dir: Path, speed_samples: list[tuple[float, float]] | None = None
+) -> StepFigures:
+    """The figures of one step; ``speed_samples`` (bench.matrix.speed) add the cores' speed."""
     step_dir = run_dir / step.directory
     summary_path = step_dir / SUMMARY_FILE
     try:
@@ -136,12 +148,9 @@ def step_figures(step: StepRecord, run_dir: Path) -> StepFigures:
         "p95_ms": duration.get("p(95)"),
         "p99_ms": duration.get("p(99)"),
     }
+    window_s = step.seconds - step.window_start_s
     reasons = _saturation_reasons(
-        figures,
-        step.offered_rps,
-        step.seconds,
-        step.seconds - step.window_start_s,
-        get_workload(step.workload).slo_p99_ms,
+        figures, step.offered_rps, step.seconds, window_s, get_workload(step.workload).slo_p99_ms
     )
 
     # Server side: between the first and the last scrape inside the step.
@@ -186,7 +195,9 @@ def step_figures(step: StepRecord, run_dir: Path) -> StepFigures:
         threadpool_size=max_between(series.gauge("threadpool_size"), start, end),
         threadpool_waiting_mean=mean_between(series.gauge("threadpool_waiting"), start, end),
         workers=int(workers) if workers else None,
+        speed_unit_s=unit_seconds_between(speed_samples or [], start, end),
         saturated=bool(reasons),
+        overloaded=_overloaded(figures["throughput_rps"], step.offered_rps, window_s),
         reasons=reasons,
         **figures,
     )

@@ -1,10 +1,26 @@
-"""The knee search: which offered rate to run next for one row x workload.
+"""Which offered rates to run for one row x workload: capacity first, then the knee.
 
-It starts from the knee the probe predicts (Little's law and CPU per request),
-tries the profile's fractions of it, and keeps raising the rate until the row
-saturates; if even the first rate saturates, it halves until one does not. So
-each knee is bracketed by a level within the SLO and one past it, measured,
-whatever the prediction said; a loose bracket is then narrowed by bisection.
+The first round searches:
+
+1. **Capacity.** A step above the capacity the probe predicts: if the row
+   keeps up, the next aims past what its CPU share says it could serve
+   (served / share of the cores busy), at least 1.5 times higher, until it
+   cannot keep up (or the profile's highest rate is reached: the capacity
+   is then only a bound). Then the **capacity level**: a mild overload,
+   1.2 times the most it served. A deep overload is not a capacity: queues
+   fill to k6's VU limit, and some rows serve less the deeper they are
+   overloaded (a downstream pool contended, threads waiting for tokens),
+   so the figure would depend on how far past capacity the step happened
+   to land.
+2. **Knee.** Candidates below the capacity: the profile's start fraction of
+   it, lower after a candidate past the SLO, then bisection of the bracket
+   (the highest rate within the SLO, the lowest past it) until it is as
+   narrow as the profile asks. No knee can lie above capacity / 0.95: above
+   that the row cannot serve 95% of what is offered, so the bracket is
+   bisected below that ceiling.
+
+Later rounds rerun only the levels that decide the figures: the capacity
+level, the knee and, in the full profile, the level above it.
 """
 
 from __future__ import annotations
@@ -14,63 +30,129 @@ from dataclasses import dataclass, field
 
 from bench.matrix.profiles import Profile
 
-HALVINGS = 4  # below the first level, at most this many tries to find one within the SLO
+MIN_DELIVERED_RATIO = 0.95  # figures.py: below it, a step is past the knee
+CAPACITY_OVERLOAD = 1.2  # the capacity level: this much above the most the row served
+MILD_OVERLOAD = 1.4  # an overloaded step at most this far above it is one already
+MIN_GROWTH, MAX_GROWTH = 1.5, 4.0  # while the row keeps up, the next rate, x the last
+
+
+@dataclass(frozen=True)
+class Outcome:
+    rate: float
+    saturated: bool  # past the knee, whatever the reason
+    overloaded: bool  # served clearly less than offered: the row was at its capacity
+    served_rps: float
+    cpu_share: float | None = None  # of the service cores, busy during the step
 
 
 @dataclass
 class Ladder:
     profile: Profile
-    predicted_knee_rps: float
+    predicted_capacity_rps: float
     fixed_rates: tuple[float, ...] = ()  # run exactly these (tests, reruns); no search
-    results: list[tuple[float, bool]] = field(default_factory=list)  # (rate, saturated)
+    outcomes: list[Outcome] = field(default_factory=list)
 
     def _clip(self, rate: float) -> float:
         return round(min(self.profile.max_rate, max(self.profile.min_rate, rate)), 2)
 
-    def aim_at(self, predicted_knee_rps: float | None) -> None:
-        """A better prediction, from a level within the SLO: later levels follow it."""
-        if predicted_knee_rps:
-            self.predicted_knee_rps = predicted_knee_rps
-
-    def record(self, rate: float, saturated: bool) -> None:
-        self.results.append((rate, saturated))
+    def record(self, outcome: Outcome) -> None:
+        self.outcomes.append(outcome)
 
     @property
     def rates(self) -> list[float]:
-        return [rate for rate, _ in self.results]
+        return [outcome.rate for outcome in self.outcomes]
+
+    @property
+    def capacity_rps(self) -> float | None:
+        """The most the row served, once it could not keep up (None: it always kept up)."""
+        if not any(o.overloaded for o in self.outcomes):
+            return None
+        return max(o.served_rps for o in self.outcomes)
+
+    @property
+    def capacity_rate(self) -> float | None:
+        """The capacity level: an overloaded rate at most MILD_OVERLOAD x the capacity."""
+        capacity = self.capacity_rps
+        if capacity is None:
+            return None
+        mild = [
+            o.rate for o in self.outcomes if o.overloaded and o.rate <= MILD_OVERLOAD * capacity
+        ]
+        return min(mild) if mild else None
+
+    @property
+    def knee_rate(self) -> float | None:
+        within = [o.rate for o in self.outcomes if not o.saturated]
+        return max(within) if within else None
+
+    @property
+    def above_knee_rate(self) -> float | None:
+        knee = self.knee_rate
+        past = [o.rate for o in self.outcomes if o.saturated and (knee is None or o.rate > knee)]
+        return min(past) if past else None
 
     def next_rate(self) -> float | None:
-        """The next offered rate, or None when the knee is bracketed (or a bound is hit)."""
+        """The next offered rate of the first round, or None when it is done."""
         if self.fixed_rates:
-            done = len(self.results)
+            done = len(self.outcomes)
             return self.fixed_rates[done] if done < len(self.fixed_rates) else None
-        if len(self.results) >= self.profile.max_levels:
+        if len(self.outcomes) >= self.profile.max_levels:
             return None
-        return self._search()
+        if self.capacity_rate is None:
+            capacity = self._next_capacity_step()
+            if capacity is not None:
+                return capacity
+        return self._next_knee_candidate()
 
-    def _search(self) -> float | None:
-        planned = sorted({self._clip(f * self.predicted_knee_rps) for f in self.profile.factors})
-        if not self.results:
-            return planned[0]
-        within = [rate for rate, saturated in self.results if not saturated]
-        past = [rate for rate, saturated in self.results if saturated]
-        if not within:
-            lowest = min(self.rates)
-            lower = self._clip(lowest / 2)
-            return lower if lower < lowest and len(past) <= HALVINGS else None
-        highest_within = max(within)
-        past_knee = [rate for rate in past if rate > highest_within]
-        if past_knee and min(past_knee) / highest_within > self.profile.knee_resolution:
-            # Bracketed, but loosely: try halfway (geometrically) in between.
-            return self._clip(math.sqrt(min(past_knee) * highest_within))
-        if len(past_knee) > self.profile.beyond_knee:
+    def _next_capacity_step(self) -> float | None:
+        if not self.outcomes:
+            return self._clip(self.profile.overload_factor * self.predicted_capacity_rps)
+        capacity = self.capacity_rps
+        if capacity is not None:
+            # Overloaded, but deeply: the capacity level is a mild overload.
+            level = self._clip(CAPACITY_OVERLOAD * capacity)
+            return level if level not in self.rates else None
+        top = max(self.outcomes, key=lambda o: o.rate)
+        if top.rate >= self.profile.max_rate:
+            return None  # it kept up at the highest rate: the capacity is only a bound
+        # Aim past what the CPU share says the row could serve.
+        growth = MAX_GROWTH
+        if top.cpu_share:
+            growth = CAPACITY_OVERLOAD * top.served_rps / top.cpu_share / top.rate
+        return self._clip(top.rate * min(MAX_GROWTH, max(MIN_GROWTH, growth)))
+
+    def _next_knee_candidate(self) -> float | None:
+        capacity = self.capacity_rps
+        past = [o.rate for o in self.outcomes if o.saturated]
+        knee = self.knee_rate
+        if knee is None:
+            if not past:
+                return None
+            candidates = [min(past) * self.profile.knee_down]
+            if capacity is not None:
+                candidates.append(self.profile.knee_start * capacity)
+            lower = self._clip(min(candidates))
+            return lower if lower < min(past) else None
+        above = self.above_knee_rate
+        if above is None:
+            return None  # within the SLO at the highest rate tried
+        ceiling = min(above, capacity / MIN_DELIVERED_RATIO) if capacity else above
+        if ceiling / knee <= self.profile.knee_resolution:
             return None
-        # At least `growth` above the highest rate so far: a prediction that
-        # rises a little with every level (the CPU line sharpens) would
-        # otherwise lead the ladder up in small steps until max_levels.
-        # Bisection narrows the bracket afterwards.
-        grown = self._clip(max(self.rates) * self.profile.growth)
-        above = [rate for rate in planned if rate >= grown]
-        if above:
-            return above[0]
-        return grown if grown > max(self.rates) else None
+        middle = self._clip(math.sqrt(knee * ceiling))
+        return middle if knee < middle < above and middle not in self.rates else None
+
+    def later_rates(self) -> list[float]:
+        """The rates every later round reruns."""
+        if self.fixed_rates:
+            return list(self.fixed_rates)
+        rates = set()
+        if self.knee_rate is not None:
+            rates.add(self.knee_rate)
+        if self.profile.repeat_above_knee and self.above_knee_rate is not None:
+            rates.add(self.above_knee_rate)
+        if self.capacity_rate is not None:
+            rates.add(self.capacity_rate)
+        elif self.outcomes:
+            rates.add(max(self.rates))  # never overloaded: keep measuring the bound
+        return sorted(rates)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
+import os
+import statistics
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench.matrix import analysis
-from bench.matrix.analysis import NOT_REACHED, UNCLEAR, Combo
+from bench.matrix import analysis, repeats, verdicts
+from bench.matrix.analysis import Combo
 from bench.matrix.charts import render_charts
+from bench.matrix.environment import environment_rows
 from bench.matrix.figures import StepFigures, step_figures
+from bench.matrix.markdown import NUMBER, TEXT, fmt_estimate, fmt_ms, fmt_ratio, fmt_rps, table
+from bench.matrix.prose import METHOD, PRIMARY_WHY, control_paragraph, noise_paragraph, verdict
 from bench.matrix.records import (
     CHARTS_DIR,
     REPORT_FILE,
@@ -18,26 +25,12 @@ from bench.matrix.records import (
     load_steps,
     write_json_atomically,
 )
+from bench.matrix.speed import load_samples
+from bench.matrix.stats import Estimate
 from bench.matrix.workloads import get_workload
 
-KNEE_TARGET = 0.10
+CAPACITY_TARGET = 0.20  # capacity / predicted within this, where a prediction is drawn
 DELIVERY_TARGET = 0.98
-
-
-def fmt_rps(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
-
-
-def fmt_ms(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
-
-
-def fmt_ratio(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
 
 
 def service_cores(environment: dict[str, Any]) -> int:
@@ -47,22 +40,63 @@ def service_cores(environment: dict[str, Any]) -> int:
 
 def analyse(run_dir: Path) -> dict[str, Any]:
     """Recompute every figure from the recorded steps and store them in results.json."""
-    data = load_results(run_dir)
-    steps = [step_figures(step, run_dir) for step in load_steps(data)]
-    cores = service_cores(data["environment"])
-    combos = analysis.combos(steps, cores)
-    repeats = int(data["run"]["profile"]["repeats"])
-    data["figures"] = {
-        "service_cores": cores,
-        "steps": [asdict(step) for step in steps],
-        "combos": [asdict(c) for c in combos],
-        "warnings": [
-            *data.get("failures", []),
-            *analysis.warnings(steps, combos, repeats, cores),
-        ],
-    }
+    data = compute(run_dir)
     write_json_atomically(run_dir / RESULTS_FILE, data)
     return data
+
+
+def compute(run_dir: Path) -> dict[str, Any]:
+    """results.json with every figure recomputed from the recorded steps (nothing written)."""
+    data = load_results(run_dir)
+    samples = load_samples(run_dir)
+    steps = [step_figures(step, run_dir, samples) for step in load_steps(data)]
+    cores = service_cores(data["environment"])
+    combos, sigmas = analysis.combos(steps, cores)
+    rounds = int(data["run"]["profile"]["repeats"])
+    reference = repeats.speed_reference(steps)
+    found_rankings = verdicts.rankings(combos)
+    control = data["run"].get("control")
+    control_check = verdicts.control_result(combos, control) if control else None
+    data["figures"] = {
+        "service_cores": cores,
+        "noise": {"sigma": sigmas, "rounds": rounds},
+        "speed": _speed_summary(steps, reference),
+        "steps": [asdict(step) for step in steps],
+        "combos": [asdict(c) for c in combos],
+        "control": asdict(control_check) if control_check else None,
+        "warnings": [
+            *data.get("failures", []),
+            *analysis.warnings(steps, combos, rounds, cores),
+            *(
+                [control_paragraph(control_check)]
+                if control_check and control_check.separated
+                else []
+            ),
+        ],
+    }
+    data["verdicts"] = [verdicts.verdict_record(c) for c in combos]
+    data["rankings"] = [verdicts.ranking_record(r) for r in found_rankings]
+    return data
+
+
+def _speed_summary(steps: list[StepFigures], reference: float | None) -> dict[str, Any]:
+    """The service cores' speed over the run's load steps, relative to its median step."""
+    speeds = [repeats.speed(s, reference) for s in steps if s.kind == "load" and s.speed_unit_s]
+    if len(speeds) < 2:
+        return {"reference_unit_s": reference, "steps": len(speeds)}
+    deciles = statistics.quantiles(speeds, n=10)
+    return {
+        "reference_unit_s": reference,
+        "steps": len(speeds),
+        "p10": deciles[0],
+        "p90": deciles[-1],
+        "min": min(speeds),
+        "max": max(speeds),
+    }
+
+
+def _estimate_from(raw: dict[str, Any] | None) -> Estimate | None:
+    return None if raw is None else Estimate(**raw)
 
 
 def combos_from(data: dict[str, Any]) -> list[Combo]:
@@ -72,7 +106,11 @@ def combos_from(data: dict[str, Any]) -> list[Combo]:
             analysis.Level(**{**level, "reasons": tuple(level["reasons"])})
             for level in raw["levels"]
         )
-        combos.append(Combo(**{**raw, "levels": levels}))
+        estimates = {
+            name: _estimate_from(raw[name])
+            for name in ("capacity", "knee", "requests_per_cpu_second", "cpu_capacity")
+        }
+        combos.append(Combo(**{**raw, **estimates, "levels": levels}))
     return combos
 
 
@@ -96,103 +134,38 @@ def command_line(run: dict[str, Any]) -> str:
     ]
     if run.get("prometheus_url"):
         parts.append(f"--prometheus-url {run['prometheus_url']}")
+    if run.get("control"):
+        parts.append(f"--control {run['control']}")
     parts += [f"--{knob} {value}" for knob, value in run["knobs"].items()]
     return " ".join(parts)
-
-
-def verdict(workload: str, combos: list[Combo]) -> str:
-    """One paragraph that says what the figures show, and nothing they do not."""
-    ranked = sorted(combos, key=lambda c: c.max_sustainable_rps or 0.0, reverse=True)
-    endpoint = get_workload(workload).endpoint
-    sentences = []
-    best, worst = ranked[0], ranked[-1]
-    if best.max_sustainable_rps and worst.max_sustainable_rps and len(ranked) > 1:
-        at_least = "at least " if best.limited_by == NOT_REACHED else ""
-        sentences.append(
-            f"On `{endpoint}`, {best.row} sustained the most within the SLO "
-            f"({at_least}{fmt_rps(best.max_sustainable_rps)} rps), {at_least}"
-            f"{best.max_sustainable_rps / worst.max_sustainable_rps:.1f}x "
-            f"{worst.row} ({fmt_rps(worst.max_sustainable_rps)} rps)."
-        )
-    for c in ranked:
-        if c.limited_by == NOT_REACHED:
-            sentence = (
-                f"{c.row}: {fmt_rps(c.max_sustainable_rps)} rps within the SLO at the highest "
-                "rate tried, so its knee is further up"
-            )
-        else:
-            limit = (
-                "what limited it is unclear"
-                if c.limited_by == UNCLEAR
-                else f"limited by {c.limited_by}"
-            )
-            sentence = (
-                f"{c.row}: {fmt_rps(c.max_sustainable_rps)} rps within the SLO, "
-                f"at most {fmt_rps(c.max_throughput_rps)} rps served, {limit} ({c.evidence})"
-            )
-        # Little's law only where it is the binding limit, not 100 slots on /hello.
-        binding = c.littles_law_rps is not None and c.littles_law_rps == c.predicted_knee_rps
-        if binding and c.slots and c.service_time_ms:
-            sentence += (
-                f"; Little's law: {c.slots:g} slot(s) / {fmt_ms(c.service_time_ms)} ms "
-                f"= {fmt_rps(c.littles_law_rps)} rps"
-            )
-        sentences.append(sentence + ".")
-    return " ".join(sentences)
-
-
-def _environment_table(environment: dict[str, Any]) -> list[str]:
-    packages = ", ".join(f"{name} {version}" for name, version in environment["packages"].items())
-    rows = [
-        ("stack", environment["stack"]),
-        ("CPU", f"{environment['cpu_model']} ({environment['cpu_count']} logical CPUs)"),
-        ("cores", environment["cores"]),
-        ("kernel", environment["kernel"]),
-        ("Python", environment["python"]),
-        ("k6", f"{environment['k6']}, Go GC: {environment.get('k6_go_gc', 'not recorded')}"),
-        ("Prometheus", environment["prometheus"]),
-        ("packages", packages),
-        ("git commit", environment["git_commit"]),
-    ]
-    return ["| | |", "|---|---|", *(f"| {key} | {value} |" for key, value in rows)]
-
-
-def _table(columns: list[tuple[str, str]], rows: list[list[str]]) -> list[str]:
-    """A markdown table; each column is (header, alignment rule)."""
-    return [
-        "| " + " | ".join(header for header, _ in columns) + " |",
-        "|" + "|".join(rule for _, rule in columns) + "|",
-        *("| " + " | ".join(cells) + " |" for cells in rows),
-    ]
-
-
-TEXT, NUMBER = "---", "---:"
 
 
 def _combo_table(combos: list[Combo]) -> list[str]:
     columns = [
         ("row", TEXT),
-        ("served at the knee (rps)", NUMBER),
-        ("p99 there (ms)", NUMBER),
-        ("CPU per request (ms)", NUMBER),
-        ("most served (rps)", NUMBER),
-        ("predicted knee (rps)", NUMBER),
+        ("capacity (rps)", NUMBER),
+        ("knee (rps)", NUMBER),
+        ("p99 at the knee (ms)", NUMBER),
+        ("requests per CPU-second", NUMBER),
+        ("CPU capacity (rps)", NUMBER),
+        ("rounds", NUMBER),
         ("limited by", TEXT),
     ]
-    ranked = sorted(combos, key=lambda c: c.max_sustainable_rps or 0.0, reverse=True)
+    ranked = sorted(combos, key=lambda c: c.capacity.value if c.capacity else 0.0, reverse=True)
     rows = [
         [
             c.row,
-            fmt_rps(c.max_sustainable_rps),
-            fmt_ms(c.p99_at_sustainable_ms),
-            fmt_ms(c.cpu_ms_at_sustainable),
-            fmt_rps(c.max_throughput_rps),
-            fmt_rps(c.predicted_knee_rps),
+            fmt_estimate(c.capacity),
+            fmt_estimate(c.knee),
+            fmt_ms(c.p99_at_knee_ms),
+            fmt_estimate(c.requests_per_cpu_second),
+            fmt_estimate(c.cpu_capacity),
+            str(c.capacity.repeats if c.capacity else 0),
             c.limited_by,
         ]
         for c in ranked
     ]
-    return _table(columns, rows)
+    return table(columns, rows)
 
 
 def _fidelity_table(combos: list[Combo]) -> list[str]:
@@ -202,9 +175,10 @@ def _fidelity_table(combos: list[Combo]) -> list[str]:
         ("service time (ms)", NUMBER),
         ("slots", NUMBER),
         ("Little's-law limit (rps)", NUMBER),
-        ("CPU limit (rps)", NUMBER),
+        ("predicted capacity (rps)", NUMBER),
+        ("predicted from", TEXT),
+        ("capacity / predicted", NUMBER),
         ("served / offered at the knee", NUMBER),
-        ("most served / predicted knee", NUMBER),
     ]
     rows = [
         [
@@ -213,18 +187,20 @@ def _fidelity_table(combos: list[Combo]) -> list[str]:
             fmt_ms(c.service_time_ms),
             "-" if c.slots is None else f"{c.slots:g}",
             fmt_rps(c.littles_law_rps),
-            fmt_rps(c.cpu_limit_rps),
+            fmt_rps(c.predicted_capacity_rps),
+            c.prediction_basis,
+            fmt_ratio(c.capacity_ratio),
             fmt_ratio(c.delivered_at_knee),
-            fmt_ratio(c.knee_ratio),
         ]
         for c in combos
     ]
-    return _table(columns, rows)
+    return table(columns, rows)
 
 
-def _steps_table(steps: list[StepFigures]) -> list[str]:
+def _steps_table(steps: list[StepFigures], reference: float | None) -> list[str]:
     columns = [
         ("step", TEXT),
+        ("round", NUMBER),
         ("row", TEXT),
         ("workload", TEXT),
         ("offered", NUMBER),
@@ -235,11 +211,13 @@ def _steps_table(steps: list[StepFigures]) -> list[str]:
         ("dropped", NUMBER),
         ("row CPU (cores)", NUMBER),
         ("k6 CPU (cores)", NUMBER),
+        ("speed", NUMBER),
         ("past the knee because", TEXT),
     ]
     rows = [
         [
             f"{s.id}{' (partial)' if s.partial else ''}",
+            str(s.repeat),
             s.row,
             s.workload,
             "probe" if s.offered_rps is None else fmt_rps(s.offered_rps),
@@ -250,44 +228,47 @@ def _steps_table(steps: list[StepFigures]) -> list[str]:
             str(s.dropped_iterations),
             "-" if s.cpu_cores is None else f"{s.cpu_cores:.2f}",
             f"{s.k6_cpu_cores:.2f}",
+            f"{repeats.speed(s, reference):.2f}" if s.speed_unit_s else "-",
             "; ".join(s.reasons),
         ]
         for s in steps
     ]
-    return _table(columns, rows)
+    return table(columns, rows)
 
 
-METHOD = """\
-Each row runs alone, pinned to the service cores (with the latency service
-that `/downstream` calls); k6 and Prometheus run on the other cores. For
-every workload a **probe** (one VU, requests back to back) warms the row up
-and measures the unloaded service time S. Then **steps** of constant offered
-load (k6 `constant-arrival-rate`, an open model: requests keep arriving
-whether or not the row keeps up) ramp until a step breaks the SLO: p99 above
-it, more than 1% errors, more than 1% of the iterations dropped (k6 had no
-free VU: requests in flight far beyond the SLO), or less than 95% of the
-offered rate served. The ramp aims at the **predicted knee**: Little's law
-caps a row with a fixed number of slots (workers, threads, a blocked event
-loop) at slots / S; the utilisation law caps any row at (cores - idle) / CPU
-per request, from a straight line fitted to the row's CPU against its
-throughput at every step within the SLO. The **knee** is the last step within
-the SLO and *served at the knee* what the row served there; *most served* is
-the highest throughput any step reached. Served is
-counted from one service time into the step to its end (the steady state);
-latency is k6's, client side ("app p99" is the row's own, from the moment a
-request reaches the app, interpolated within histogram buckets); CPU,
-slots, concurrency, backlog and event-loop lag are the row's own metrics,
-recorded from Prometheus after each step (`steps/*/series.json`): counters
-as raw samples, so their rates are exact between two scrapes inside the
-step."""
+def _speed_lines(speed: dict[str, Any]) -> list[str]:
+    if "p10" not in speed:
+        return ["The run has no speed samples: its figures are as measured."]
+    unit_us = speed["reference_unit_s"] * 1e6
+    return [
+        f"The probe's unit of work took {unit_us:.0f} us of CPU in the run's median step. "
+        f"Relative to it, the service cores ran at {speed['p10']:.2f}-{speed['p90']:.2f}x "
+        f"(10th-90th percentile of {speed['steps']} load steps; extremes {speed['min']:.2f} "
+        f"and {speed['max']:.2f}): that much a figure would have moved with the machine alone."
+    ]
+
+
+def _render_all_charts(
+    grouped: dict[str, list[Combo]], charts_dir: Path
+) -> dict[str, list[tuple[str, str]]]:
+    """Every workload's charts, one process per core: matplotlib takes ~0.6 s a chart."""
+    if len(grouped) < 2:
+        return {w: render_charts(w, group, charts_dir) for w, group in grouped.items()}
+    workers = min(len(grouped), len(os.sched_getaffinity(0)))
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        made = pool.map(render_charts, grouped, grouped.values(), itertools.repeat(charts_dir))
+        return dict(zip(grouped, made, strict=True))
 
 
 def render_report(run_dir: Path) -> Path:
     """Analyse the run's recorded data, draw its charts and write report.md."""
     data = analyse(run_dir)
-    run, environment = data["run"], data["environment"]
+    run, environment, figures = data["run"], data["environment"], data["figures"]
     combos = combos_from(data)
     steps = steps_from(data)
+    ranked = verdicts.rankings(combos)
+    tied = verdicts.ties(combos)
+    reference = figures["speed"].get("reference_unit_s")
     state = "complete" if run["complete"] else f"INCOMPLETE ({run['stopped_because']})"
     lines = [
         f"# Benchmark report `{run['id']}`",
@@ -295,42 +276,63 @@ def render_report(run_dir: Path) -> Path:
         f"`{command_line(run)}`",
         "",
         f"Started {run['started_at']}, ended {run['ended_at'] or '-'}: {state}, "
-        f"{len(steps)} steps. Re-render with `make report RUN={run['id']}`.",
+        f"{len(steps)} steps in {run['profile']['repeats']} rounds. "
+        f"Re-render with `make report RUN={run['id']}`.",
         "",
     ]
-    if data["figures"]["warnings"]:
+    if figures["warnings"]:
         lines += ["## Read this first", ""]
-        lines += [f"- {warning}" for warning in data["figures"]["warnings"]]
+        lines += [f"- {warning}" for warning in figures["warnings"]]
         lines.append("")
-    lines += ["## Environment", "", *_environment_table(environment), ""]
+    lines += ["## How to read the verdicts", "", PRIMARY_WHY, ""]
+    lines += [noise_paragraph(figures["noise"]["sigma"], figures["noise"]["rounds"]), ""]
+    if run.get("control"):
+        lines += [control_paragraph(verdicts.control_result(combos, run["control"])), ""]
+    lines += [
+        "## Environment",
+        "",
+        *table([("", TEXT), ("", TEXT)], environment_rows(environment)),
+        "",
+    ]
     lines += ["## How it was measured", "", METHOD, ""]
     charts_dir = run_dir / CHARTS_DIR
-    for workload, group in analysis.combos_by_workload(combos).items():
+    grouped = analysis.combos_by_workload(combos)
+    charts = _render_all_charts(grouped, charts_dir)
+    for workload, group in grouped.items():
         spec = get_workload(workload)
         lines += [
             f"## `{spec.endpoint}`: {spec.what}",
             "",
             f"SLO: p99 at most {spec.slo_p99_ms:g} ms.",
             "",
-            verdict(workload, group),
+            verdict(workload, group, ranked, tied),
             "",
             *_combo_table(group),
             "",
         ]
-        for caption, chart in render_charts(workload, group, charts_dir):
+        for caption, chart in charts[workload]:
             lines += [f"![{caption}]({chart})", ""]
     lines += [
+        "## The machine's speed",
+        "",
+        *_speed_lines(figures["speed"]),
+        "",
         "## Harness fidelity",
         "",
-        f"Served / offered at the highest level within the SLO (target at least "
-        f"{DELIVERY_TARGET}), and the most served against the predicted knee (target within "
-        f"{KNEE_TARGET:.0%} where Little's law sets it; the CPU limit is an upper bound).",
+        f"Served / offered at the knee (target at least {DELIVERY_TARGET}), and the capacity "
+        f"against the capacity the levels below it predict (target within "
+        f"{CAPACITY_TARGET:.0%}): Little's law where the row has fixed slots, the CPU per "
+        "request at the knee where the row kept at least half its cores busy there; no "
+        "prediction is drawn elsewhere.",
         "",
         *_fidelity_table(combos),
         "",
         "## Every step",
         "",
-        *_steps_table(steps),
+        "Speed: how fast the service cores ran during the step, relative to the run's median "
+        "step (figures are as measured here, before the speed is taken out).",
+        "",
+        *_steps_table(steps, reference),
         "",
     ]
     path = run_dir / REPORT_FILE

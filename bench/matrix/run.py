@@ -1,4 +1,11 @@
-"""The matrix run: rows x workloads x offered rates, in random order, recorded step by step."""
+"""The matrix run: rounds of every row x workload, each round in a new order, recorded step by step.
+
+Round 1 searches each pair's capacity and knee (bench.matrix.ladder); every
+later round starts every row afresh, in a new random order, and reruns the
+levels that decide its figures. So each figure has one repeat per round,
+each taken at another moment of the machine and in another process of the
+row, and the machine's drift between minutes lands on every row alike.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +21,9 @@ from tqdm import tqdm
 
 from bench.cores import CoreSplit
 from bench.matrix.analysis import predict
+from bench.matrix.control import control_name, row_of
 from bench.matrix.figures import StepFigures, step_figures
-from bench.matrix.ladder import Ladder
+from bench.matrix.ladder import Ladder, Outcome
 from bench.matrix.profiles import Profile
 from bench.matrix.records import (
     RESULTS_FILE,
@@ -25,11 +33,11 @@ from bench.matrix.records import (
     write_json_atomically,
 )
 from bench.matrix.stacks import RowTarget, Stack
-from bench.matrix.steps import StepPlan, idle_cpu_cores, run_step
+from bench.matrix.steps import StepPlan, idle_cpu_cores, run_step, warm_up
 from bench.matrix.workloads import Workload
-from services.rows import get_row
 
 MIN_REQUESTS = 8
+UNBOUNDED_CONCURRENCY = 10
 MAX_STEP_S = 10.0
 
 
@@ -43,14 +51,19 @@ class MatrixPlan:
     profile: Profile
     rows: tuple[str, ...]
     workloads: tuple[Workload, ...]
-    fixed_rates: tuple[float, ...]  # when given, every ladder runs exactly these
+    fixed_rates: tuple[float, ...]  # when given, every round runs exactly these
     seed: int
     stack: str
     knobs: dict[str, int]
     prometheus_url: str | None = None  # the docker stack's; native runs its own
+    control: str | None = None  # a row measured twice, the second time as its A/A control
+
+    def entries(self) -> tuple[str, ...]:
+        """What the run measures: the rows, and the control's copy of one of them."""
+        return (*self.rows, *([control_name(self.control)] if self.control else []))
 
     def pairs(self) -> int:
-        return sum(1 for r in self.rows for w in self.workloads if w.served_by(get_row(r)))
+        return sum(1 for r in self.entries() for w in self.workloads if w.served_by(row_of(r)))
 
 
 @dataclass
@@ -85,6 +98,7 @@ class RunLog:
                 "stack": self.plan.stack,
                 "prometheus_url": self.plan.prometheus_url,
                 "knobs": self.plan.knobs,
+                "control": self.plan.control,
             },
             "environment": self.environment,
             "idle_cpu_cores": self.idle_cpu_cores,
@@ -101,6 +115,14 @@ class RunLog:
 
 
 @dataclass
+class Search:
+    """The first round's search for one row x workload, kept for the later rounds."""
+
+    ladder: Ladder
+    latency_s: float  # the probe's service time: sizes the VU pool of every step
+
+
+@dataclass
 class Matrix:
     plan: MatrixPlan
     stack: Stack
@@ -108,11 +130,13 @@ class Matrix:
     cores: CoreSplit
     progress: tqdm[Any]
     service_cores: int
+    searches: dict[tuple[str, str], Search] = field(default_factory=dict)
     _index: int = 0
 
-    def _step(self, target: RowTarget, plan: StepPlan) -> StepRecord:
+    def _step(self, target: RowTarget, plan: StepPlan) -> StepFigures:
         rate = "probe" if plan.offered_rps is None else f"{plan.offered_rps:g} rps"
-        self.progress.set_postfix_str(f"{plan.row} {plan.workload.name} {rate}", refresh=True)
+        where = f"round {plan.repeat}: {plan.row} {plan.workload.name} {rate}"
+        self.progress.set_postfix_str(where, refresh=True)
         record, result = run_step(
             plan,
             target,
@@ -130,7 +154,7 @@ class Matrix:
         if result.exit_code != 0 and not result.partial:
             tail = result.stdout_summary()[-1500:]
             raise RuntimeError(f"k6 failed at step {record.id} ({plan.directory}):\n{tail}")
-        return record
+        return step_figures(record, self.log.run_dir)
 
     def _plan(
         self, row: str, workload: Workload, *, repeat: int, rate: float | None, latency_s: float
@@ -147,61 +171,73 @@ class Matrix:
         )
         return StepPlan(self._index, row, workload, kind, repeat, rate, seconds, latency_s)
 
-    def _first_ladder(self, target: RowTarget, workload: Workload) -> tuple[list[float], float]:
-        """Probe (warm-up and unloaded service time), then ramp until the knee is bracketed."""
+    def _search(self, target: RowTarget, workload: Workload) -> None:
+        """Round 1: probe (warm-up, service time), then capacity and knee (see ladder)."""
         row = target.name
-        probe_step = self._step(target, self._plan(row, workload, repeat=1, rate=None, latency_s=0))
-        probe = step_figures(probe_step, self.log.run_dir)
+        probe = self._step(target, self._plan(row, workload, repeat=1, rate=None, latency_s=0))
         latency_s = (probe.server_mean_ms or probe.mean_ms or 100.0) / 1000.0
-        first_aim = predict(workload.name, probe, [], self.service_cores).knee_rps
-        ladder = Ladder(
-            self.plan.profile,
-            first_aim or max(probe.throughput_rps, self.plan.profile.min_rate),
-            self.plan.fixed_rates,
-        )
-        within: list[StepFigures] = []
+        predicted = predict(workload.name, probe, self.service_cores).capacity_rps
+        if not predicted:
+            # No slots and too little CPU to measure at one request at a time: an
+            # event loop waiting on I/O. It serves at least ten requests at once.
+            predicted = max(
+                UNBOUNDED_CONCURRENCY * probe.throughput_rps, self.plan.profile.min_rate
+            )
+        ladder = Ladder(self.plan.profile, predicted, self.plan.fixed_rates)
         while (rate := ladder.next_rate()) is not None:
             plan = self._plan(row, workload, repeat=1, rate=rate, latency_s=latency_s)
-            figures = step_figures(self._step(target, plan), self.log.run_dir)
-            ladder.record(rate, figures.saturated)
-            if not figures.saturated:
-                # Every level within the SLO sharpens the CPU line: aim at its limit.
-                within.append(figures)
-                ladder.aim_at(predict(workload.name, probe, within, self.service_cores).knee_rps)
-        return ladder.rates, latency_s
+            figures = self._step(target, plan)
+            busy = figures.cpu_cores
+            share = None if busy is None else busy / self.service_cores
+            ladder.record(
+                Outcome(rate, figures.saturated, figures.overloaded, figures.throughput_rps, share)
+            )
+        self.searches[(row, workload.name)] = Search(ladder, latency_s)
 
-    def _run_row(self, target: RowTarget, workloads: list[Workload], rng: random.Random) -> None:
-        ladders: dict[str, tuple[list[float], float]] = {}
-        for repeat in range(1, self.plan.profile.repeats + 1):
-            rng.shuffle(workloads)
+    def _rerun(
+        self, target: RowTarget, workload: Workload, repeat: int, rng: random.Random
+    ) -> None:
+        """A later round: warm the fresh row up, then rerun the levels that decide the figures."""
+        search = self.searches.get((target.name, workload.name))
+        if search is None:
+            return  # its first round did not finish (the row did not start)
+        warm_up(target, workload)
+        rates = search.ladder.later_rates()
+        rng.shuffle(rates)
+        for rate in rates:
+            plan = self._plan(
+                target.name, workload, repeat=repeat, rate=rate, latency_s=search.latency_s
+            )
+            self._step(target, plan)
+
+    def _visit(self, name: str, repeat: int, rng: random.Random) -> None:
+        """One round's visit of one row: a fresh start, then every workload it serves."""
+        workloads = [w for w in self.plan.workloads if w.served_by(row_of(name))]
+        rng.shuffle(workloads)
+        entered = time.time()
+        with ExitStack() as row_stack:
+            try:
+                target = row_stack.enter_context(self.stack.row(name))
+            except RuntimeError as error:
+                # One row that does not start must not cost the rest of the run.
+                first_line = str(error).splitlines()[0]
+                self.log.failures.append(f"{name} did not start in round {repeat}: {first_line}")
+                self.log.save()
+                return
+            if repeat == 1:
+                self.progress.set_postfix_str(f"{name}: idle CPU", refresh=True)
+                self.log.idle_cpu_cores[name] = idle_cpu_cores(self.stack, name, since=entered)
             for workload in workloads:
                 if repeat == 1:
-                    ladders[workload.name] = self._first_ladder(target, workload)
-                    continue
-                # Later repeats rerun the same rates, so levels line up.
-                rates, latency_s = ladders[workload.name]
-                for rate in rates:
-                    plan = self._plan(
-                        target.name, workload, repeat=repeat, rate=rate, latency_s=latency_s
-                    )
-                    self._step(target, plan)
+                    self._search(target, workload)
+                else:
+                    self._rerun(target, workload, repeat, rng)
 
     def run(self) -> None:
+        """Rounds of every row, each round in a new random order (A B C, B C A, ...)."""
         rng = random.Random(self.plan.seed)
-        rows = list(self.plan.rows)
-        rng.shuffle(rows)
-        for row in rows:
-            workloads = [w for w in self.plan.workloads if w.served_by(get_row(row))]
-            entered = time.time()
-            with ExitStack() as row_stack:
-                try:
-                    target = row_stack.enter_context(self.stack.row(row))
-                except RuntimeError as error:
-                    # One row that does not start must not cost the rest of the run.
-                    first_line = str(error).splitlines()[0]
-                    self.log.failures.append(f"{row} did not start: {first_line}")
-                    self.log.save()
-                    continue
-                self.progress.set_postfix_str(f"{row}: idle CPU", refresh=True)
-                self.log.idle_cpu_cores[row] = idle_cpu_cores(self.stack, row, since=entered)
-                self._run_row(target, workloads, rng)
+        for repeat in range(1, self.plan.profile.repeats + 1):
+            order = list(self.plan.entries())
+            rng.shuffle(order)
+            for name in order:
+                self._visit(name, repeat, rng)

@@ -21,6 +21,7 @@ import httpx
 import yaml
 
 from bench.cores import CoreSplit
+from bench.matrix.control import original_of
 from bench.procs import LOOPBACK, running_latency_service, running_row, stable_free_ports
 from bench.prometheus import PrometheusClient, find_prometheus, running_prometheus
 from bench.stack.layout import PROMETHEUS_PORT
@@ -66,7 +67,7 @@ class NativeStack:
     def row(self, name: str) -> Iterator[RowTarget]:
         port, metrics_port = self.ports[name]
         with running_row(
-            name,
+            original_of(name),
             self.logs,
             latency_url=self.latency_url,
             cpus=self.cores.services,
@@ -74,6 +75,7 @@ class NativeStack:
             metrics_port=metrics_port,
             extra_knobs=self.knobs,
         ) as server:
+            # A control copy is the same row under its own name (its own Prometheus label).
             yield RowTarget(name, server.base_url, server.metrics_url)
 
 

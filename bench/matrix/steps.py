@@ -25,6 +25,10 @@ REQUEST_TIMEOUT_S = 10
 SETTLE_TIMEOUT_S = 60.0
 IDLE_TIMEOUT_S = 30.0  # Prometheus batches new targets for 5 s before the first scrape
 K6_MARGIN_S = 60.0
+# A freshly started row serves its first requests slowly (imports, caches):
+# later rounds send it a few before their first step, bounded in count and time.
+WARM_UP_REQUESTS = 5
+WARM_UP_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,19 @@ def idle_cpu_cores(stack: Stack, row: str, since: float, seconds: float = 1.0) -
     raise StackUnavailableError(
         f"Prometheus at {stack.prometheus.base_url} did not scrape {row} within {IDLE_TIMEOUT_S} s"
     )
+
+
+def warm_up(target: RowTarget, workload: Workload) -> None:
+    """A few requests of the workload, one at a time, before a fresh row's first step."""
+    deadline = time.monotonic() + WARM_UP_SECONDS
+    with httpx.Client(base_url=target.base_url, timeout=REQUEST_TIMEOUT_S) as client:
+        for _ in range(WARM_UP_REQUESTS):
+            if time.monotonic() >= deadline:
+                return
+            try:
+                client.get(workload.endpoint)
+            except httpx.HTTPError:
+                return  # the step that follows records what is wrong
 
 
 def settle(target: RowTarget) -> None:
