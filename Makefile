@@ -17,8 +17,11 @@ PROFILE ?= quick
 ROWS ?=
 WORKLOADS ?=
 RUN ?=
+CONTROL ?=
+A ?=
+B ?=
 
-.PHONY: help install lint format typecheck test run-native up down status logs loadtest bench report bench-overhead clean
+.PHONY: help install lint format typecheck test run-native up down status logs loadtest bench report compare bench-reproducibility bench-overhead clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -56,11 +59,17 @@ logs: ## Show the stack's recent logs: make logs [PROGRAM=flask-sync] [LINES=100
 loadtest: ## k6 load test: SCENARIO=three-users|ramp|arrival|spike|soak TARGET=row|all ENDPOINT=/path
 	$(BENCH) loadtest --scenario "$(SCENARIO)" --target "$(TARGET)" $(if $(ENDPOINT),--endpoint "$(ENDPOINT)")
 
-bench: ## The benchmark matrix, unattended: PROFILE=quick|full [ROWS=".."] [WORKLOADS=".."]; writes results/<run-id>/report.md
-	$(BENCH) matrix --profile "$(PROFILE)" $(if $(ROWS),--rows $(ROWS)) $(if $(WORKLOADS),--workloads $(WORKLOADS))
+bench: ## The benchmark matrix, unattended: PROFILE=quick|full [ROWS=".."] [WORKLOADS=".."] [CONTROL=row]; writes results/<run-id>/report.md
+	$(BENCH) matrix --profile "$(PROFILE)" $(if $(ROWS),--rows $(ROWS)) $(if $(WORKLOADS),--workloads $(WORKLOADS)) $(if $(CONTROL),--control "$(CONTROL)")
 
 report: ## Re-render a matrix run's report from its recorded data: make report [RUN=<run-id>] (default: the latest)
 	$(BENCH) report $(if $(RUN),"$(RUN)")
+
+compare: ## Two matrix runs side by side, differences beyond both intervals flagged: make compare A=<run> B=<run>
+	$(BENCH) compare "$(A)" "$(B)"
+
+bench-reproducibility: ## The matrix twice (two seeds): how far each capacity and ranking moved [PROFILE=quick|full]
+	$(BENCH) reproducibility --profile "$(PROFILE)" $(if $(ROWS),--rows $(ROWS)) $(if $(WORKLOADS),--workloads $(WORKLOADS)) $(if $(CONTROL),--control "$(CONTROL)")
 
 bench-overhead: ## What the instrumentation costs on /hello, per row (on vs off)
 	$(BENCH) overhead

@@ -16,6 +16,8 @@ COMMAND_MODULES = (
     "bench.scrape_cost",
     "bench.middleware_cost",
     "bench.matrix.commands",
+    "bench.matrix.compare",
+    "bench.matrix.reproducibility",
     "bench.dashboards",
 )
 
