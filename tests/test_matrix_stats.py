@@ -74,11 +74,27 @@ def test_a_lower_bound_has_no_upper_end_and_is_never_ranked_below() -> None:
     assert separated(bound, estimate([100.0, 101.0, 99.0], sigma=0.01))  # type: ignore[arg-type]
 
 
-def test_pooled_sigma_is_the_spread_around_each_groups_own_mean() -> None:
-    groups = [[10.0, 10.0 * math.e], [1000.0, 1000.0 * math.e]]
-    # Each group: logs differ by 1, so deviations of 0.5 around the mean, one degree of freedom.
-    assert pooled_log_sigma(groups) == pytest.approx(math.sqrt(0.5))
+def test_pooled_sigma_is_the_typical_groups_spread_around_its_own_mean() -> None:
+    # Each group: logs differ by 1, a variance of 0.5 on one degree of freedom,
+    # scaled by the median of chi-square(1) (0.455) to be unbiased.
+    groups = [[10.0, 10.0 * math.e], [1000.0, 1000.0 * math.e], [3.0, 3.0 * math.e]]
+    assert pooled_log_sigma(groups) == pytest.approx(math.sqrt(0.5 / 0.45494), rel=1e-3)
     assert pooled_log_sigma([[5.0], [7.0]]) is None
+
+
+def test_a_few_wild_pairs_do_not_widen_everyone_elses_interval() -> None:
+    rng = random.Random(7)
+    calm = [noisy(rng, 100.0, 0.03, 3) for _ in range(20)]
+    wild = [noisy(rng, 100.0, 0.40, 3) for _ in range(3)]
+    sigma = pooled_log_sigma([*calm, *wild])
+    assert sigma is not None
+    assert sigma < 0.06
+    # ... while a wild pair's own spread still widens its own interval.
+    own = estimate(wild[0], sigma)
+    typical = estimate(calm[0], sigma)
+    assert own is not None
+    assert typical is not None
+    assert own.half_width() > 2 * typical.half_width()  # type: ignore[operator]
 
 
 def test_the_floor_narrows_with_more_repeats() -> None:
@@ -90,11 +106,15 @@ def test_the_floor_narrows_with_more_repeats() -> None:
 
 
 def _false_and_true_rankings(rounds: int, sigma: float, trials: int) -> tuple[float, float]:
-    """Rankings of identical rows, and of rows 1.3x apart, in simulated runs of 12 pairs."""
+    """Rankings of identical rows, and of rows 1.3x apart, in simulated runs of 33 pairs
+    whose noise differs from pair to pair (0.5 to 2 times ``sigma``)."""
     rng = random.Random(20261202)
     identical = apart = 0
     for _ in range(trials):
-        run = [noisy(rng, rng.uniform(10, 3000), sigma, rounds) for _ in range(10)]
+        run = [
+            noisy(rng, rng.uniform(10, 3000), sigma * rng.uniform(0.5, 2.0), rounds)
+            for _ in range(30)
+        ]
         a, b, c = (noisy(rng, 100.0, sigma, rounds) for _ in range(3))
         c = [value * 1.3 for value in c]
         pooled = pooled_log_sigma([*run, a, b, c])

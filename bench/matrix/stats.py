@@ -9,12 +9,12 @@ comparison in 200 (``FALSE_RANKING``): a range of three repeats alone is too
 narrow by chance too often (one comparison in ten).
 
 h needs the noise of the figure, which three repeats measure poorly. So the
-pair's own spread is pooled with the run's: the spread of every pair's
-repeats around its own mean, in logarithms (a row at 10 requests/s and one
-at 2,000 count alike), weighted as ``PRIOR_DEGREES`` repeats' worth (the
-moderated variance of empirical-Bayes tests, as in limma). A noisy pair
-keeps a wide interval; a pair that happened to repeat itself exactly still
-gets the run's.
+pair's own spread is pooled with the run's typical one (the median over
+every pair of the variance of its repeats, in logarithms: a row at 10
+requests/s and one at 2,000 count alike), weighted as ``PRIOR_DEGREES``
+repeats' worth: the moderated variance of empirical-Bayes tests, as in
+limma. A noisy pair keeps a wide interval; a pair that happened to repeat
+itself exactly still gets the run's typical one.
 
 Two figures are ranked only when their intervals do not overlap.
 """
@@ -26,6 +26,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from scipy.stats import chi2
 from scipy.stats import t as student_t
 
 FALSE_RANKING = 0.005
@@ -57,20 +58,25 @@ class Estimate:
 
 
 def pooled_log_sigma(groups: Iterable[Sequence[float]]) -> float | None:
-    """The standard deviation of log(repeat) around each group's mean, pooled over groups.
+    """The run's typical noise: the median of every group's variance of log(repeat).
 
-    None when no group has two positive repeats: the run measured no noise.
+    Each group's variance is divided by the median of its chi-square
+    distribution, so that for groups of one noise the estimate is unbiased;
+    the median, not the mean, so that a few groups far noisier than the rest
+    (a row that behaves differently every round) do not widen everyone
+    else's interval: their own spread widens theirs. None when no group has
+    two positive repeats: the run measured no noise.
     """
-    squares = 0.0
-    degrees = 0
+    scaled = []
     for group in groups:
         logs = [math.log(value) for value in group if value > 0]
-        if len(logs) < 2:
+        degrees = len(logs) - 1
+        if degrees < 1:
             continue
         mean = statistics.fmean(logs)
-        squares += sum((x - mean) ** 2 for x in logs)
-        degrees += len(logs) - 1
-    return math.sqrt(squares / degrees) if degrees else None
+        variance = sum((x - mean) ** 2 for x in logs) / degrees
+        scaled.append(variance / (float(chi2.median(degrees)) / degrees))
+    return math.sqrt(statistics.median(scaled)) if scaled else None
 
 
 def moderated_sigma(logs: Sequence[float], pooled: float) -> tuple[float, int]:
