@@ -218,6 +218,33 @@ def test_capacity_is_what_the_capacity_level_served_in_every_round() -> None:
     assert sorted(found.knee_rps) == [100.0, 100.0]
 
 
+def test_a_round_that_kept_up_at_the_level_counts_its_escalation() -> None:
+    def load(repeat: int, offered: float, served: float) -> Any:
+        overloaded = served < 0.95 * offered
+        return step_at(
+            repeat=repeat,
+            offered_rps=offered,
+            throughput_rps=served,
+            overloaded=overloaded,
+            saturated=overloaded,
+        )
+
+    steps = [
+        load(1, 1095.0, 1090.0),
+        load(1, 657.0, 500.0),  # a stall in the search: not the capacity level
+        load(1, 2000.0, 1400.0),
+        load(1, 1680.0, 1400.0),
+        # A faster moment: round 2 kept up at the level and went on up.
+        load(2, 1680.0, 1675.0),
+        load(2, 2100.0, 1800.0),
+        load(3, 1680.0, 1450.0),
+    ]
+    found = repeats.pair_samples(steps, reference=None, service_cores=1)
+    assert found.capacity_level_rps == 1680.0
+    assert sorted(found.capacity_rps) == [1400.0, 1450.0, 1800.0]
+    assert found.capacity_reached
+
+
 def test_a_row_never_overloaded_gives_a_bound() -> None:
     steps = [
         step_at(

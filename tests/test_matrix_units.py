@@ -13,7 +13,15 @@ import pytest
 
 from bench.matrix.analysis import Level, combos, latency_outside_app, warnings
 from bench.matrix.figures import StepFigures
-from bench.matrix.ladder import CAPACITY_OVERLOAD, MILD_OVERLOAD, Ladder, Outcome
+from bench.matrix.ladder import (
+    CAPACITY_OVERLOAD,
+    MAX_ESCALATION,
+    MILD_OVERLOAD,
+    MIN_ESCALATION,
+    Ladder,
+    Outcome,
+    mild_overload,
+)
 from bench.matrix.profiles import FULL, QUICK, Profile
 from bench.matrix.series import histogram_quantile, increase, scrapes_within
 from bench.procs import free_port
@@ -91,6 +99,45 @@ def test_a_row_past_the_knee_at_every_candidate_is_searched_downwards() -> None:
     outcomes = search(QUICK, predicted=100.0, capacity=100.0, knee=20.0)
     assert any(not o.saturated for o in outcomes), outcomes
     assert min(o.rate for o in outcomes) >= QUICK.min_rate
+
+
+def test_a_stall_below_what_the_row_served_is_not_its_capacity_level() -> None:
+    """A fresh process that stalls (a collection, a slow second) at a low rate after
+    keeping up at a higher one: the capacity level is the mild overload above."""
+    outcomes = [
+        Outcome(1095.0, False, False, 1090.0),
+        Outcome(657.0, True, True, 500.0),  # the stall
+        Outcome(2000.0, True, True, 1400.0),
+        Outcome(1680.0, True, True, 1400.0),
+    ]
+    assert mild_overload(outcomes) == 1680.0
+    assert mild_overload([Outcome(100.0, False, False, 100.0)]) is None
+
+
+@pytest.mark.parametrize(
+    ("cpu_share", "growth"),
+    [
+        (0.3, MAX_ESCALATION),  # far from busy: the most a later round dares
+        (0.95, CAPACITY_OVERLOAD / 0.95),  # nearly busy: just past what it could serve
+        (1.0, MIN_ESCALATION),  # busy already, yet kept up: the least step that tells
+        (None, MAX_ESCALATION),  # CPU unknown
+    ],
+)
+def test_a_later_round_that_kept_up_at_the_capacity_level_goes_on_up(
+    cpu_share: float | None, growth: float
+) -> None:
+    ladder = Ladder(QUICK, 100.0)
+    kept_up = Outcome(150.0, False, False, 150.0, cpu_share)
+    assert ladder.escalation_rate(kept_up) == pytest.approx(150.0 * growth, abs=0.01)
+
+
+def test_escalation_stops_at_the_highest_rate_and_never_for_fixed_rates() -> None:
+    at_max = Outcome(QUICK.max_rate, False, False, QUICK.max_rate, 0.2)
+    assert Ladder(QUICK, 100.0).escalation_rate(at_max) is None
+    fixed = Ladder(QUICK, 100.0, fixed_rates=(5.0,))
+    assert fixed.escalation_rate(Outcome(5.0, False, False, 5.0, 0.2)) is None
+    near = Outcome(QUICK.max_rate * 0.9, False, False, QUICK.max_rate * 0.9, 0.2)
+    assert Ladder(QUICK, 100.0).escalation_rate(near) == QUICK.max_rate
 
 
 def test_fixed_rates_run_exactly_in_order_every_round() -> None:

@@ -233,7 +233,7 @@ def predict(workload: str, probe: StepFigures, service_cores: int) -> Prediction
 
     The probe's CPU per request is gross (one request at a time, idle CPU
     included), so its CPU limit is low for an event loop: the search
-    overloads at twice it and doubles until the row cannot keep up.
+    starts above it and aims higher by the CPU share each step leaves idle.
     """
     slots, _ = _slots(workload, probe)
     service_s = probe.server_mean_ms / 1000.0 if probe.server_mean_ms else None

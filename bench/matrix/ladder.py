@@ -20,12 +20,17 @@ The first round searches:
    bisected below that ceiling.
 
 Later rounds rerun only the levels that decide the figures: the capacity
-level, the knee and, in the full profile, the level above it.
+level, the knee and, in the full profile, the level above it. Where the row
+keeps up at the capacity level (round 1 was a slow moment of the machine,
+or a stall of the fresh process), the round goes on up (``escalation_rate``,
+at most ``ESCALATIONS`` steps) until it overloads the row: otherwise a bad
+first round would leave every later one measuring a bound.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bench.matrix.profiles import Profile
@@ -34,6 +39,9 @@ MIN_DELIVERED_RATIO = 0.95  # figures.py: below it, a step is past the knee
 CAPACITY_OVERLOAD = 1.2  # the capacity level: this much above the most the row served
 MILD_OVERLOAD = 1.4  # an overloaded step at most this far above it is one already
 MIN_GROWTH, MAX_GROWTH = 1.5, 4.0  # while the row keeps up, the next rate, x the last
+# Later rounds start near capacity: they go up more cautiously.
+MIN_ESCALATION, MAX_ESCALATION = 1.25, 2.0
+ESCALATIONS = 2  # at most this many steps above the capacity level per later round
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,22 @@ class Outcome:
     overloaded: bool  # served clearly less than offered: the row was at its capacity
     served_rps: float
     cpu_share: float | None = None  # of the service cores, busy during the step
+
+
+def mild_overload(outcomes: Sequence[Outcome]) -> float | None:
+    """The lowest overloaded rate from the capacity to MILD_OVERLOAD x it.
+
+    The capacity is the most the row served once it could not keep up. An
+    overloaded step offered less than that was a stall (a collection, a slow
+    second of the machine), not the row's capacity.
+    """
+    if not any(o.overloaded for o in outcomes):
+        return None
+    capacity = max(o.served_rps for o in outcomes)
+    mild = [
+        o.rate for o in outcomes if o.overloaded and capacity <= o.rate <= MILD_OVERLOAD * capacity
+    ]
+    return min(mild) if mild else None
 
 
 @dataclass
@@ -71,14 +95,8 @@ class Ladder:
 
     @property
     def capacity_rate(self) -> float | None:
-        """The capacity level: an overloaded rate at most MILD_OVERLOAD x the capacity."""
-        capacity = self.capacity_rps
-        if capacity is None:
-            return None
-        mild = [
-            o.rate for o in self.outcomes if o.overloaded and o.rate <= MILD_OVERLOAD * capacity
-        ]
-        return min(mild) if mild else None
+        """The capacity level: a mild overload (see ``mild_overload``)."""
+        return mild_overload(self.outcomes)
 
     @property
     def knee_rate(self) -> float | None:
@@ -113,13 +131,22 @@ class Ladder:
             level = self._clip(CAPACITY_OVERLOAD * capacity)
             return level if level not in self.rates else None
         top = max(self.outcomes, key=lambda o: o.rate)
-        if top.rate >= self.profile.max_rate:
+        return self._aim_past(top, MIN_GROWTH, MAX_GROWTH)
+
+    def escalation_rate(self, kept_up: Outcome) -> float | None:
+        """A later round's next rate after a capacity-level step the row kept up with."""
+        if self.fixed_rates:
+            return None
+        return self._aim_past(kept_up, MIN_ESCALATION, MAX_ESCALATION)
+
+    def _aim_past(self, kept_up: Outcome, low: float, high: float) -> float | None:
+        """Past what the CPU share of a step the row kept up with says it could serve."""
+        if kept_up.rate >= self.profile.max_rate:
             return None  # it kept up at the highest rate: the capacity is only a bound
-        # Aim past what the CPU share says the row could serve.
-        growth = MAX_GROWTH
-        if top.cpu_share:
-            growth = CAPACITY_OVERLOAD * top.served_rps / top.cpu_share / top.rate
-        return self._clip(top.rate * min(MAX_GROWTH, max(MIN_GROWTH, growth)))
+        growth = high
+        if kept_up.cpu_share:
+            growth = CAPACITY_OVERLOAD * kept_up.served_rps / kept_up.cpu_share / kept_up.rate
+        return self._clip(kept_up.rate * min(high, max(low, growth)))
 
     def _next_knee_candidate(self) -> float | None:
         capacity = self.capacity_rps
@@ -141,6 +168,12 @@ class Ladder:
             return None
         middle = self._clip(math.sqrt(knee * ceiling))
         return middle if knee < middle < above and middle not in self.rates else None
+
+    @property
+    def capacity_level(self) -> float | None:
+        """The level later rounds measure capacity at: the highest they rerun."""
+        rates = self.later_rates()
+        return max(rates) if rates else None
 
     def later_rates(self) -> list[float]:
         """The rates every later round reruns."""

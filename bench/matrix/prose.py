@@ -39,16 +39,17 @@ new random order, starting it afresh, and runs every workload it serves.
 **Round 1 searches.** A **probe** (one VU, requests back to back) warms the
 row up and measures its unloaded service time S. Then **steps** of constant
 offered load (k6 `constant-arrival-rate`, an open model: requests keep
-arriving whether or not the row keeps up): first one at twice the capacity
-the probe predicts, doubled until the row serves clearly less than offered
-(its **capacity**); then candidates for the **knee** below it, bisected
-until the highest rate within the SLO and the lowest past it are close. A
-step is past the knee when p99 is above the SLO, more than 1% of requests
-fail, more than 1% of the iterations are dropped (k6 had no free VU), or
-less than 95% of the offered rate is served. **Later rounds** warm the fresh
-row up with a few requests and rerun the levels that decide the figures:
-the knee and the overload level (the full profile also the level above the
-knee).
+arriving whether or not the row keeps up): the first at 1.25 times the
+capacity the probe predicts, then higher (aimed past what the row's share
+of the cores says it could serve) until the row serves clearly less than
+offered; a mild overload there is its **capacity** level; then candidates
+for the **knee** below it, bisected until the highest rate within the SLO
+and the lowest past it are close. A step is past the knee when p99 is above
+the SLO, more than 1% of requests fail, more than 1% of the iterations are
+dropped (k6 had no free VU), or less than 95% of the offered rate is
+served. **Later rounds** warm the fresh row up with a few requests and
+rerun the levels that decide the figures: the knee and the overload level
+(the full profile also the level above the knee).
 
 Served is counted from one service time into the step to its end (the
 steady state); latency is k6's, client side ("app p99" is the row's own,

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bench.matrix.figures import StepFigures
+from bench.matrix.ladder import Outcome, mild_overload
 
 MS_PER_S = 1000.0
 
@@ -92,31 +93,36 @@ def _knee_samples(
     return samples
 
 
-def capacity_level(rounds: dict[int, list[StepFigures]]) -> tuple[float | None, bool]:
-    """The offered rate that measures the capacity, and whether it overloaded the row there.
+def capacity_steps(rounds: dict[int, list[StepFigures]]) -> tuple[float | None, list[StepFigures]]:
+    """The capacity level, and the step of every round that measures capacity there.
 
-    The capacity level is rerun in every round (bench.matrix.ladder): among
-    the levels with the most repeats, the lowest that overloaded the row at
-    least once (the knee level never does); a row never overloaded anywhere
-    is measured at its highest such level, as a bound. It counts as reached
-    when most of its repeats overloaded the row: otherwise the row kept up
-    there most of the time, and what it served is only a lower bound.
+    The capacity level is the one round 1 found and every later round reran
+    (bench.matrix.ladder): its mild overload, or, where it never overloaded
+    the row, its highest rate. A round's capacity step is its lowest step at
+    or above that level that overloaded the row: the level itself, or, where
+    the row kept up there, the round's escalation above it. A round that
+    never overloaded the row gives its highest step, as a bound.
     """
-    by_rate: dict[float, list[StepFigures]] = defaultdict(list)
+    if not rounds:
+        return None, []
+    first = rounds[min(rounds)]
+    level = mild_overload(
+        [Outcome(s.offered_rps or 0.0, s.saturated, s.overloaded, s.throughput_rps) for s in first]
+    )
+    if level is None:
+        level = max(s.offered_rps or 0.0 for s in first)
+    chosen = []
     for steps in rounds.values():
-        for step in steps:
-            assert step.offered_rps is not None
-            by_rate[round(step.offered_rps, 3)].append(step)
-    if not by_rate:
-        return None, False
-    most = max(len(steps) for steps in by_rate.values())
-    candidates = sorted(rate for rate, steps in by_rate.items() if len(steps) == most)
-    overloaded = [rate for rate in candidates if any(s.overloaded for s in by_rate[rate])]
-    if not overloaded:
-        return candidates[-1], False
-    level = overloaded[0]
-    steps = by_rate[level]
-    return level, 2 * sum(1 for s in steps if s.overloaded) > len(steps)
+        above = sorted(
+            (s for s in steps if (s.offered_rps or 0.0) >= level),
+            key=lambda s: s.offered_rps or 0.0,
+        )
+        overloaded = [s for s in above if s.overloaded]
+        if overloaded:
+            chosen.append(overloaded[0])
+        elif above:
+            chosen.append(above[-1])
+    return level, chosen
 
 
 def pair_samples(steps: list[StepFigures], reference: float | None, service_cores: int) -> Samples:
@@ -125,17 +131,15 @@ def pair_samples(steps: list[StepFigures], reference: float | None, service_core
     for step in steps:
         if step.kind == "load" and not step.partial and step.offered_rps:
             rounds[step.repeat].append(step)
-    level, reached = capacity_level(rounds)
-    capacity: list[float] = []
-    efficiency: list[float] = []
-    for group in rounds.values():
-        # Every round's step at the capacity level counts, overloaded or not: a
-        # faster moment of the machine that let the row keep up is part of the noise.
-        for step in group:
-            if level is not None and round(step.offered_rps or 0.0, 3) == level:
-                capacity.append(normalized_throughput(step, reference, service_cores))
-                if (value := requests_per_cpu_second(step, reference)) is not None:
-                    efficiency.append(value)
+    level, chosen = capacity_steps(rounds)
+    # Every round counts, overloaded or not: a faster moment of the machine
+    # that let the row keep up is part of the noise. It is reached when most
+    # rounds overloaded the row; otherwise what it served is only a bound.
+    capacity = [normalized_throughput(step, reference, service_cores) for step in chosen]
+    efficiency = [
+        value for step in chosen if (value := requests_per_cpu_second(step, reference)) is not None
+    ]
+    reached = 2 * sum(1 for step in chosen if step.overloaded) > len(chosen)
     return Samples(
         capacity_rps=capacity,
         capacity_reached=reached,

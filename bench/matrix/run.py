@@ -23,7 +23,7 @@ from bench.cores import CoreSplit
 from bench.matrix.analysis import predict
 from bench.matrix.control import control_name, row_of
 from bench.matrix.figures import StepFigures, step_figures
-from bench.matrix.ladder import Ladder, Outcome
+from bench.matrix.ladder import ESCALATIONS, Ladder, Outcome
 from bench.matrix.profiles import Profile
 from bench.matrix.records import (
     RESULTS_FILE,
@@ -186,13 +186,13 @@ class Matrix:
         ladder = Ladder(self.plan.profile, predicted, self.plan.fixed_rates)
         while (rate := ladder.next_rate()) is not None:
             plan = self._plan(row, workload, repeat=1, rate=rate, latency_s=latency_s)
-            figures = self._step(target, plan)
-            busy = figures.cpu_cores
-            share = None if busy is None else busy / self.service_cores
-            ladder.record(
-                Outcome(rate, figures.saturated, figures.overloaded, figures.throughput_rps, share)
-            )
+            ladder.record(self._outcome(rate, self._step(target, plan)))
         self.searches[(row, workload.name)] = Search(ladder, latency_s)
+
+    def _outcome(self, rate: float, figures: StepFigures) -> Outcome:
+        busy = figures.cpu_cores
+        share = None if busy is None else busy / self.service_cores
+        return Outcome(rate, figures.saturated, figures.overloaded, figures.throughput_rps, share)
 
     def _rerun(
         self, target: RowTarget, workload: Workload, repeat: int, rng: random.Random
@@ -202,13 +202,30 @@ class Matrix:
         if search is None:
             return  # its first round did not finish (the row did not start)
         warm_up(target, workload)
-        rates = search.ladder.later_rates()
+        ladder = search.ladder
+        rates = ladder.later_rates()
         rng.shuffle(rates)
+        at_level: Outcome | None = None
         for rate in rates:
-            plan = self._plan(
-                target.name, workload, repeat=repeat, rate=rate, latency_s=search.latency_s
-            )
-            self._step(target, plan)
+            outcome = self._outcome(rate, self._rerun_step(target, workload, repeat, rate))
+            if rate == ladder.capacity_level:
+                at_level = outcome
+        # Kept up at the capacity level: go on up until the row cannot (see ladder).
+        for _ in range(ESCALATIONS):
+            if at_level is None or at_level.overloaded:
+                break
+            if (higher := ladder.escalation_rate(at_level)) is None:
+                break
+            at_level = self._outcome(higher, self._rerun_step(target, workload, repeat, higher))
+
+    def _rerun_step(
+        self, target: RowTarget, workload: Workload, repeat: int, rate: float
+    ) -> StepFigures:
+        search = self.searches[(target.name, workload.name)]
+        plan = self._plan(
+            target.name, workload, repeat=repeat, rate=rate, latency_s=search.latency_s
+        )
+        return self._step(target, plan)
 
     def _visit(self, name: str, repeat: int, rng: random.Random) -> None:
         """One round's visit of one row: a fresh start, then every workload it serves."""
