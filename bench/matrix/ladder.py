@@ -7,11 +7,12 @@ The first round searches:
    (served / share of the cores busy), at least 1.5 times higher, until it
    cannot keep up (or the profile's highest rate is reached: the capacity
    is then only a bound). Then the **capacity level**: a mild overload,
-   1.2 times the most it served. A deep overload is not a capacity: queues
-   fill to k6's VU limit, and some rows serve less the deeper they are
-   overloaded (a downstream pool contended, threads waiting for tokens),
-   so the figure would depend on how far past capacity the step happened
-   to land.
+   1.2 times the most it served (an overloaded step within 5% of that is
+   one), repeated while a level step raises the most served. A deep
+   overload is not a capacity: queues fill to k6's VU limit, and some rows
+   serve less the deeper they are overloaded (a downstream pool contended,
+   threads waiting for tokens), so the figure would depend on how far past
+   capacity the step happened to land.
 2. **Knee.** Candidates below the capacity: the profile's start fraction of
    it, lower after a candidate past the SLO, then bisection of the bracket
    (the highest rate within the SLO, the lowest past it) until it is as
@@ -37,7 +38,7 @@ from bench.matrix.profiles import Profile
 
 MIN_DELIVERED_RATIO = 0.95  # figures.py: below it, a step is past the knee
 CAPACITY_OVERLOAD = 1.2  # the capacity level: this much above the most the row served
-MILD_OVERLOAD = 1.4  # an overloaded step at most this far above it is one already
+LEVEL_TOLERANCE = 1.05  # an overloaded step this close to the capacity level is one
 MIN_GROWTH, MAX_GROWTH = 1.5, 4.0  # while the row keeps up, the next rate, x the last
 # Later rounds start near capacity: they go up more cautiously.
 MIN_ESCALATION, MAX_ESCALATION = 1.25, 2.0
@@ -54,19 +55,25 @@ class Outcome:
 
 
 def mild_overload(outcomes: Sequence[Outcome]) -> float | None:
-    """The lowest overloaded rate from the capacity to MILD_OVERLOAD x it.
+    """The overloaded rate nearest CAPACITY_OVERLOAD x the capacity, within LEVEL_TOLERANCE.
 
-    The capacity is the most the row served once it could not keep up. An
-    overloaded step offered less than that was a stall (a collection, a slow
-    second of the machine), not the row's capacity.
+    The capacity is the most the row served once it could not keep up. Every
+    row is measured at the same depth of overload because some serve less the
+    deeper they are overloaded (a thread pool on /io/thread served 375
+    requests/s at 1.09 x its capacity and 290 at 1.26 x): a level anywhere
+    up to 1.4 x once ranked an A/A copy against its original. An overloaded
+    step offered less than the capacity was a stall (a collection, a slow
+    second of the machine), never the level.
     """
     if not any(o.overloaded for o in outcomes):
         return None
-    capacity = max(o.served_rps for o in outcomes)
-    mild = [
-        o.rate for o in outcomes if o.overloaded and capacity <= o.rate <= MILD_OVERLOAD * capacity
+    aim = CAPACITY_OVERLOAD * max(o.served_rps for o in outcomes)
+    near = [
+        o.rate
+        for o in outcomes
+        if o.overloaded and aim / LEVEL_TOLERANCE <= o.rate <= aim * LEVEL_TOLERANCE
     ]
-    return min(mild) if mild else None
+    return min(near, key=lambda rate: abs(math.log(rate / aim))) if near else None
 
 
 @dataclass
