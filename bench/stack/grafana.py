@@ -8,7 +8,7 @@ The password reaches the Grafana binary as `$__file{<path>}`: Grafana expands
 that syntax in every configuration value, environment overrides included
 (pkg/setting applies GF_* overrides, then expands). GF_..._PASSWORD__FILE is
 only a convention of the Docker image's entry script, which the native
-Grafana never runs, so it would silently leave the default admin/admin.
+Grafana never runs, so it would silently keep the built-in default password.
 """
 
 from __future__ import annotations
