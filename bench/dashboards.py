@@ -3,7 +3,9 @@
 grafana/dashboards/sync-async-compare.json is generated from this module
 (`bench dashboards`) and checked in; a test fails when they differ. Panels
 read the recording rules in prometheus/rules/bench.yml where one exists, and
-k6's remote-written series (k6_*) for the client side of the same run.
+k6's remote-written series (k6_*) for the client side of the same run, through
+bench/k6_promql.py so that sparse runs (the seed demo) fill the panels too.
+Every row has one colour on every panel (bench/dashboard_colours.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.dashboard_colours import colour_overrides, service_cell_override
+from bench.k6_promql import (
+    whole_run,
+    whole_run_quantile,
+    window_increase,
+    window_quantile,
+    window_rate,
+)
 from bench.paths import GRAFANA_DIR
 
 DASHBOARD_UID = "sync-async-compare"
@@ -25,6 +35,12 @@ SERVICE = 'service=~"$service"'
 ROUTE = 'route=~"$route"'
 # k6 series of the selected runs; the setup() health check is not load.
 K6 = 'testid=~"$testid", service=~"$service", group!="::setup"'
+# k6 series that carry no group (dropped iterations, VUs).
+K6_RUN = 'testid=~"$testid", service=~"$service"'
+K6_REQS = f"k6_http_reqs_total{{{K6}}}"
+K6_FAILED = f'k6_http_reqs_total{{{K6}, expected_response="false"}}'
+K6_DURATION = f"k6_http_req_duration_seconds{{{K6}}}"
+K6_DROPPED = f"k6_dropped_iterations_total{{{K6_RUN}}}"
 
 Panel = dict[str, Any]
 Target = dict[str, Any]
@@ -75,7 +91,12 @@ def timeseries(
         "description": description,
         "datasource": DATASOURCE,
         "targets": panel_targets,
-        "fieldConfig": {"defaults": defaults, "overrides": overrides or []},
+        # Row colours first: the panel's own overrides (dashed lines, axes)
+        # change other properties and keep the row's colour.
+        "fieldConfig": {
+            "defaults": defaults,
+            "overrides": [*colour_overrides(), *(overrides or [])],
+        },
         "options": {
             "legend": {
                 "displayMode": "table",
@@ -87,13 +108,17 @@ def timeseries(
     }
 
 
-def row_info_table() -> Panel:
-    query = target(
-        "max by (service, framework, interface, server, worker_class, workers, threads) "
-        f"(bench_service_info{{{SERVICE}}})",
-        "",
-    )
+INFO_LABELS = ("service", "framework", "interface", "server", "worker_class", "workers", "threads")
+
+
+def table_target(expr: str, ref_id: str = "A") -> Target:
+    query = target(expr, "", ref_id)
     query.update({"format": "table", "instant": True})
+    return query
+
+
+def row_info_table() -> Panel:
+    query = table_target(f"max by ({', '.join(INFO_LABELS)}) (bench_service_info{{{SERVICE}}})")
     return {
         "type": "table",
         "title": "Rows: what each service is",
@@ -102,9 +127,16 @@ def row_info_table() -> Panel:
         "datasource": DATASOURCE,
         "targets": [query],
         "transformations": [
-            {"id": "organize", "options": {"excludeByName": {"Time": True, "Value": True}}}
+            {
+                "id": "organize",
+                "options": {
+                    "excludeByName": {"Time": True, "Value": True},
+                    # Prometheus sorts labels by name, which put service fourth.
+                    "indexByName": {label: i for i, label in enumerate(INFO_LABELS)},
+                },
+            }
         ],
-        "fieldConfig": {"defaults": {}, "overrides": []},
+        "fieldConfig": {"defaults": {}, "overrides": [service_cell_override()]},
         "options": {"showHeader": True},
     }
 
@@ -163,12 +195,14 @@ def server_panels() -> list[Panel]:
             "k6 latency p95 / p99 (client side)",
             "What the users of the selected k6 runs saw, from k6's native histogram: "
             "includes queueing in the listen backlog and in the server, which the server "
-            "histogram cannot see.",
+            "histogram cannot see. Requests completed within each rate window; for a "
+            "sparse run, where no window holds two samples of a series (the seed demo: one "
+            "request per user), the quantile of the run so far. The k6 runs table has the "
+            "whole run's quantiles.",
             targets(
                 *(
                     (
-                        f"histogram_quantile({q}, sum by (service) "
-                        f"(rate(k6_http_req_duration_seconds{{{K6}}}[$__rate_interval])))",
+                        window_quantile(q, K6_DURATION, "service"),
                         f"{{{{service}}}} k6 p{label}",
                     )
                     for q, label in (("0.95", "95"), ("0.99", "99"))
@@ -186,11 +220,10 @@ def server_panels() -> list[Panel]:
                     "{{service}} server 5xx",
                 ),
                 (
-                    f'(sum by (service) (rate(k6_http_reqs_total{{{K6}, expected_response="false"}}'
-                    "[$__rate_interval]))"
-                    " or sum by (service) "
-                    f"(rate(k6_http_reqs_total{{{K6}}}[$__rate_interval])) * 0)"
-                    f" / sum by (service) (rate(k6_http_reqs_total{{{K6}}}[$__rate_interval]))",
+                    # No failed series at all is 0%, not a gap.
+                    f"(sum by (service) ({window_increase(K6_FAILED)})"
+                    f" or sum by (service) ({window_increase(K6_REQS)}) * 0)"
+                    f" / sum by (service) ({window_increase(K6_REQS)})",
                     "{{service}} k6 failed",
                 ),
             ),
@@ -299,22 +332,92 @@ def k6_panels() -> list[Panel]:
             "k6 requests vs dropped iterations",
             "Requests per second k6 sent (solid) and iterations it could not start for lack "
             "of VUs (dashed; open-model scenarios such as arrival): dropped work is load the "
-            "row failed to absorb.",
+            "row failed to absorb. Averaged over each rate window, sparse runs included; "
+            "a run without dropped iterations shows 0.",
             targets(
+                (f"sum by (service) ({window_rate(K6_REQS)})", "{{service}} sent"),
                 (
-                    f"sum by (service) (rate(k6_http_reqs_total{{{K6}}}[$__rate_interval]))",
-                    "{{service}} sent",
-                ),
-                (
-                    f'sum by (service) (rate(k6_dropped_iterations_total{{testid=~"$testid", '
-                    f"{SERVICE}}}[$__rate_interval]))",
+                    f"sum by (service) ({window_rate(K6_DROPPED)})"
+                    f" or sum by (service) ({window_rate(K6_REQS)}) * 0",
                     "{{service}} dropped",
                 ),
             ),
             "reqps",
             overrides=[dashed(".* dropped$")],
         ),
+        k6_runs_table(),
     ]
+
+
+RUN_LABELS = "testid, service"
+RUN_COLUMNS = (
+    ("requests", f"sum by ({RUN_LABELS}) ({whole_run(K6_REQS)})"),
+    (
+        "failed",
+        f"sum by ({RUN_LABELS}) ({whole_run(K6_FAILED)})"
+        f" or sum by ({RUN_LABELS}) ({whole_run(K6_REQS)}) * 0",
+    ),
+    (
+        "dropped",
+        f"sum by ({RUN_LABELS}) ({whole_run(K6_DROPPED)})"
+        f" or sum by ({RUN_LABELS}) ({whole_run(K6_REQS)}) * 0",
+    ),
+    *(
+        (f"p{label}", whole_run_quantile(q, K6_DURATION, RUN_LABELS))
+        for q, label in (("0.5", "50"), ("0.95", "95"), ("0.99", "99"))
+    ),
+)
+
+
+def k6_runs_table() -> Panel:
+    """One line per run and row: the whole run's counts and latency quantiles."""
+    queries = [table_target(expr, chr(ord("A") + i)) for i, (_, expr) in enumerate(RUN_COLUMNS)]
+    value_names = {
+        f"Value #{query['refId']}": name
+        for query, (name, _) in zip(queries, RUN_COLUMNS, strict=True)
+    }
+    latency = [name for name, _ in RUN_COLUMNS if name.startswith("p")]
+    return {
+        "type": "table",
+        "title": "k6 runs: whole-run requests and latency",
+        "description": "Per k6 run (testid) and row, from k6's cumulative counters and native "
+        "histogram at the end of the run (last value within the time range): requests sent, "
+        "failed, dropped iterations, and p50/p95/p99 of every request of the run. Works for "
+        "a run of three requests as for a dense one; a run that started before the range is "
+        "counted from its start.",
+        "datasource": DATASOURCE,
+        "targets": queries,
+        "transformations": [
+            # One line per (testid, service), one column per query.
+            {"id": "merge", "options": {}},
+            {
+                "id": "organize",
+                "options": {
+                    "excludeByName": {"Time": True},
+                    "indexByName": {
+                        "service": 0,
+                        "testid": 1,
+                        **{value: i + 2 for i, value in enumerate(value_names)},
+                    },
+                    "renameByName": value_names,
+                },
+            },
+        ],
+        "fieldConfig": {
+            "defaults": {},
+            "overrides": [
+                service_cell_override(),
+                *(
+                    {
+                        "matcher": {"id": "byName", "options": name},
+                        "properties": [{"id": "unit", "value": "s"}],
+                    }
+                    for name in latency
+                ),
+            ],
+        },
+        "options": {"showHeader": True, "sortBy": [{"displayName": "testid", "desc": True}]},
+    }
 
 
 def query_variable(name: str, label: str, query: str, sort: int) -> dict[str, Any]:

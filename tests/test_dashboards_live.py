@@ -1,10 +1,16 @@
-"""Every dashboard panel and every recording rule returns data after a real load run.
+"""Every dashboard panel and every recording rule returns data after real load runs.
 
-There is no Grafana binary here, so the test does what Grafana would: it
-substitutes the template variables and runs each panel's query against a real
-Prometheus that scrapes real rows (sync, gthread, async) with the project's
-own prometheus.yml and rules, after a burst on every endpoint and a k6 run
-pushing by remote write. An empty panel fails with the panel's title.
+There is no Grafana binary here, so the test does what Grafana would
+(tests/grafana_emulation.py): it substitutes the template variables and
+Grafana's $__rate_interval, $__range and step for the time range, and runs
+each panel's query against a real Prometheus that scrapes real rows (sync,
+gthread, async) with the project's own prometheus.yml and rules. Two k6 runs
+push by remote write: a dense one (30 arrivals/s, with a burst on every
+endpoint beside it) and the seed demo as `make loadtest SCENARIO=three-users
+TARGET=flask-sync` runs it (three users, one request each: every k6 series
+has a single sample). Every k6 panel must show data for each run on its own,
+and every panel of Grafana's k6 dashboard 18030 after both. An empty panel
+fails with the panel's title.
 """
 
 from __future__ import annotations
@@ -12,7 +18,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +36,7 @@ import yaml
 
 from bench.dashboards import DASHBOARD_PATH, panel_queries
 from bench.k6 import find_k6
+from bench.loadtest.runner import remote_write_env
 from bench.paths import PROMETHEUS_DIR
 from bench.procs import LOOPBACK, RunningRow, free_port, running_latency_service, running_row
 from bench.prometheus import PrometheusClient, running_prometheus
@@ -38,6 +47,14 @@ from bench.stack.prometheus_config import (
 )
 from services.endpoints import endpoints_for
 from services.rows import ROWS_BY_NAME
+from tests import k6_reference
+from tests.grafana_emulation import (
+    TimeRange,
+    has_finite_value,
+    interpolate,
+    multi_value,
+    run_query,
+)
 from tests.k6_series import K6_METRICS
 
 # One row per kind of panel: slots and backlog (sync), many slots (gthread),
@@ -45,21 +62,43 @@ from tests.k6_series import K6_METRICS
 ROWS_UNDER_TEST = ("flask-sync", "flask-threads", "fastapi-async")
 K6_ROW = "flask-sync"
 K6_SCRIPT = Path(__file__).parent / "data" / "k6-dashboards.js"
-RATE_INTERVAL = "10s"  # what Grafana's $__rate_interval is at 1 s scrapes and a short range
 SCRAPE_WAIT_S = 20.0
 BURST_ROUNDS = 4
 BURST_CONCURRENCY = 3
 REQUEST_TIMEOUT_S = 10.0
+SEED_DEMO_TIMEOUT_S = 120.0  # 3 x 5 s on one sync worker, plus k6 start and summary
+# k6 writes its stale markers as it stops; Prometheus must drop the series by then.
+STALE_WAIT_S = 15.0
 # Small enough that every endpoint answers well inside the rate windows.
 QUERY_STRINGS = {"ms": "50", "n": "20000"}
+# A user opening the dashboard a little after the run, the run in its range.
+RANGE_MARGIN_S = 5.0
+
+
+@dataclass(frozen=True)
+class Run:
+    """One k6 run as the dashboard sees it."""
+
+    testid: str
+    service: str
+    started: float
+    ended: float
 
 
 @dataclass(frozen=True)
 class Lab:
     prometheus: PrometheusClient
     rows: dict[str, RunningRow]
-    testid: str
+    dense: Run
+    seed: Run
     started: float
+
+    @property
+    def testid(self) -> str:
+        return self.dense.testid
+
+    def whole_range(self) -> TimeRange:
+        return TimeRange(self.started - RANGE_MARGIN_S, time.time())
 
 
 def prometheus_config_for(rows: dict[str, RunningRow], prometheus_port: int) -> dict[str, Any]:
@@ -113,15 +152,9 @@ def burst(rows: dict[str, RunningRow]) -> None:
 
 
 def k6_arrival_run(row: RunningRow, prometheus_url: str, testid: str) -> None:
-    """The tiny k6 script against ``row``, pushing to Prometheus as `bench loadtest` does."""
-    env = {
-        **os.environ,
-        "BASE_URL": row.base_url,
-        "K6_NO_USAGE_REPORT": "true",
-        "K6_PROMETHEUS_RW_SERVER_URL": f"{prometheus_url}/api/v1/write",
-        "K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM": "true",
-        "K6_PROMETHEUS_RW_PUSH_INTERVAL": "1s",
-    }
+    """The dense k6 script against ``row``, pushing to Prometheus as `bench loadtest` does."""
+    env = {**os.environ, "BASE_URL": row.base_url, "K6_NO_USAGE_REPORT": "true"}
+    env.update(remote_write_env(prometheus_url))
     result = subprocess.run(
         [
             *(str(find_k6()), "run", "--quiet", "--no-color"),
@@ -136,6 +169,25 @@ def k6_arrival_run(row: RunningRow, prometheus_url: str, testid: str) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def seed_demo(row: RunningRow, prometheus_url: str, results: Path) -> str:
+    """`make loadtest SCENARIO=three-users TARGET=<row>` on the test's ports; its testid."""
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "bench", "loadtest"),
+            *("--scenario", "three-users", "--target", row.name, "--url", row.base_url),
+            *("--prometheus-url", prometheus_url, "--results-dir", str(results)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=SEED_DEMO_TIMEOUT_S,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    [params] = results.glob("*/params.json")
+    testid: str = json.loads(params.read_text())["testid"]
+    return testid
 
 
 @pytest.fixture(scope="module")
@@ -158,13 +210,22 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             k6_run = k6.submit(k6_arrival_run, rows[K6_ROW], prometheus.base_url, testid)
             burst(rows)
             k6_run.result()  # k6 flushes its last remote write before it exits
-        yield Lab(prometheus, rows, testid, started)
+        dense = Run(testid, K6_ROW, started, time.time())
+        # After the dense run: the seed demo's users must not queue behind it.
+        seed_started = time.time()
+        seed_testid = seed_demo(rows[K6_ROW], prometheus.base_url, workdir / "results")
+        seed = Run(seed_testid, K6_ROW, seed_started, time.time())
+        yield Lab(prometheus, rows, dense, seed, started)
 
 
 def selected_values(lab: Lab) -> dict[str, str]:
-    """The variables with this run's rows, routes and k6 run picked (multi-value as a regex)."""
+    """The variables with this run's rows, routes and k6 runs picked (multi-value as a regex)."""
     routes = {route for row in lab.rows.values() for route in endpoint_routes(row)}
-    return {"service": "|".join(lab.rows), "route": "|".join(sorted(routes)), "testid": lab.testid}
+    return {
+        "service": "|".join(lab.rows),
+        "route": "|".join(sorted(routes)),
+        "testid": f"{lab.dense.testid}|{lab.seed.testid}",
+    }
 
 
 def all_values(board: dict[str, Any]) -> dict[str, str]:
@@ -172,22 +233,30 @@ def all_values(board: dict[str, Any]) -> dict[str, str]:
     return {variable["name"]: variable["allValue"] for variable in board["templating"]["list"]}
 
 
-def substitute(expr: str, values: dict[str, str]) -> str:
-    """Grafana's variable interpolation: $name, then $__rate_interval."""
-    for name, value in values.items():
-        expr = expr.replace(f"${name}", value)
-    return expr.replace("$__rate_interval", RATE_INTERVAL)
+def instant_exprs(board: dict[str, Any]) -> set[str]:
+    return {
+        query["expr"]
+        for panel in board["panels"]
+        for query in panel.get("targets", [])
+        if query.get("instant")
+    }
 
 
-def has_finite_value(result: list[dict[str, Any]]) -> bool:
-    values = [v for series in result for v in series.get("values", [series.get("value")])]
-    return any(math.isfinite(float(value)) for _, value in values)
-
-
-def run_panel_query(lab: Lab, expr: str, instant: bool) -> list[dict[str, Any]]:
-    if instant:
-        return lab.prometheus.query(expr)
-    return lab.prometheus.query_range(expr, lab.started - 5, time.time(), step=1)
+def empty_panels(
+    lab: Lab, board: dict[str, Any], values: dict[str, str], time_range: TimeRange, k6_only: bool
+) -> list[str]:
+    """Every panel query (only the k6 ones if ``k6_only``) that returns no finite value."""
+    instant = instant_exprs(board)
+    empty = []
+    for title, expr in panel_queries(board):
+        if k6_only and "k6_" not in expr:
+            continue
+        concrete = interpolate(expr, values, time_range)
+        assert "$" not in concrete, f"panel {title!r}: unsubstituted variable in {concrete}"
+        result = run_query(lab.prometheus, concrete, expr in instant, time_range)
+        if not has_finite_value(result):
+            empty.append(f"panel {title!r} returned no data: {concrete}")
+    return empty
 
 
 @pytest.mark.live
@@ -195,21 +264,80 @@ def run_panel_query(lab: Lab, expr: str, instant: bool) -> list[dict[str, Any]]:
 def test_every_dashboard_panel_returns_data(lab: Lab, picked: str) -> None:
     board = json.loads(DASHBOARD_PATH.read_text())
     values = selected_values(lab) if picked == "selected" else all_values(board)
-    instant = {
-        query["expr"]
-        for panel in board["panels"]
-        for query in panel.get("targets", [])
-        if query.get("instant")
-    }
-    queries = panel_queries(board)
-    empty = []
-    for title, expr in queries:
-        concrete = substitute(expr, values)
-        assert "$" not in concrete, f"panel {title!r}: unsubstituted variable in {concrete}"
-        if not has_finite_value(run_panel_query(lab, concrete, expr in instant)):
-            empty.append(f"panel {title!r} returned no data: {concrete}")
+    empty = empty_panels(lab, board, values, lab.whole_range(), k6_only=False)
     assert not empty, "\n".join(empty)
-    assert len(queries) >= 20
+    assert len(panel_queries(board)) >= 20
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("which", ["seed", "dense"])
+def test_every_k6_panel_shows_each_run_on_its_own(lab: Lab, which: str) -> None:
+    """The run picked alone, its time range from its start to a little after its end."""
+    run = lab.seed if which == "seed" else lab.dense
+    board = json.loads(DASHBOARD_PATH.read_text())
+    values = {**all_values(board), "service": run.service, "testid": run.testid}
+    time_range = TimeRange(run.started - RANGE_MARGIN_S, run.ended + RANGE_MARGIN_S)
+    assert time_range.builtins()["__rate_interval"] == "4s"  # Grafana's at 1 s scrapes
+    k6_queries = [expr for _, expr in panel_queries(board) if "k6_" in expr]
+    assert len(k6_queries) >= 12
+    empty = empty_panels(lab, board, values, time_range, k6_only=True)
+    assert not empty, "\n".join(empty)
+
+
+def run_totals(lab: Lab, run: Run) -> dict[str, float]:
+    """The k6 runs table's line for ``run``, column by column."""
+    board = json.loads(DASHBOARD_PATH.read_text())
+    (table,) = [p for p in board["panels"] if p["title"].startswith("k6 runs")]
+    names = table["transformations"][1]["options"]["renameByName"]
+    values = {**all_values(board), "service": run.service, "testid": run.testid}
+    time_range = TimeRange(run.started - RANGE_MARGIN_S, run.ended + RANGE_MARGIN_S)
+    totals = {}
+    for query in table["targets"]:
+        expr = interpolate(query["expr"], values, time_range)
+        (line,) = run_query(lab.prometheus, expr, instant=True, time_range=time_range)
+        assert line["metric"] == {"testid": run.testid, "service": run.service}
+        totals[names[f"Value #{query['refId']}"]] = float(line["value"][1])
+    return totals
+
+
+@pytest.mark.live
+def test_the_runs_table_counts_the_seed_demo_exactly(lab: Lab) -> None:
+    """Three users, one request each: 3 requests, none failed, each taking ~5, ~10, ~15 s."""
+    totals = run_totals(lab, lab.seed)
+    assert totals["requests"] == 3
+    assert totals["failed"] == 0
+    assert totals["dropped"] == 0
+    # One sync worker: the last user waited for the other two, ~15 s. Its request
+    # is the run's last sample (three-users.js pauses before k6 stops so that the
+    # stale markers do not hide it); without it p99 would read ~10 s. Native-
+    # histogram buckets are ~9% wide, so the quantiles are approximate.
+    assert 13 <= totals["p99"] <= 17, totals
+    assert totals["p50"] <= totals["p95"] <= totals["p99"]
+
+
+@pytest.mark.live
+def test_the_runs_table_counts_the_dense_run(lab: Lab) -> None:
+    totals = run_totals(lab, lab.dense)
+    assert totals["requests"] > 10
+    assert totals["failed"] > 0  # the 404s of tests/data/k6-dashboards.js
+    assert totals["dropped"] > 0  # 30 arrivals/s for 2 VUs
+
+
+@pytest.mark.live
+def test_the_vu_series_goes_stale_when_a_run_ends(lab: Lab) -> None:
+    """K6_PROMETHEUS_RW_STALE_MARKERS: "k6 virtual users" drops at the end of each run.
+
+    Without the markers an instant query keeps returning the last VU count
+    for Prometheus's 5-minute lookback.
+    """
+    for run in (lab.dense, lab.seed):
+        selector = f'k6_vus{{testid="{run.testid}"}}'
+        during = lab.prometheus.query_range(selector, run.started, run.ended, step=1)
+        assert during, f"no VU series for {run.testid} during the run"
+        deadline = run.ended + STALE_WAIT_S
+        while lab.prometheus.query(selector) and time.time() < deadline:
+            time.sleep(0.5)
+        assert not lab.prometheus.query(selector), f"{selector} still answers after the run"
 
 
 @pytest.mark.live
@@ -222,7 +350,8 @@ def test_every_recording_rule_returns_data(lab: Lab) -> None:
     ]
     empty = []
     for rule in rules:
-        result = run_panel_query(lab, f'{rule["record"]}{{service=~".+"}}', instant=False)
+        expr = f'{rule["record"]}{{service=~".+"}}'
+        result = run_query(lab.prometheus, expr, instant=False, time_range=lab.whole_range())
         if not has_finite_value(result):
             empty.append(f"rule {rule['record']} ({rule.get('labels', {})}) has no data")
     assert not empty, "\n".join(empty)
@@ -232,7 +361,7 @@ def test_every_recording_rule_returns_data(lab: Lab) -> None:
 def test_the_template_variables_list_the_rows_routes_and_run(lab: Lab) -> None:
     board = json.loads(DASHBOARD_PATH.read_text())
     for variable in board["templating"]["list"]:
-        query = substitute(variable["query"]["query"], selected_values(lab))
+        query = interpolate(variable["query"]["query"], selected_values(lab), lab.whole_range())
         selector, label = query.removeprefix("label_values(").removesuffix(")").rsplit(",", 1)
         response = httpx.get(
             f"{lab.prometheus.base_url}/api/v1/label/{label.strip()}/values",
@@ -243,13 +372,14 @@ def test_the_template_variables_list_the_rows_routes_and_run(lab: Lab) -> None:
         expected = {
             "service": set(lab.rows),
             "route": {"/hello", "/io", "/io/blocking", "/io/thread", "/cpu", "/downstream"},
-            "testid": {lab.testid},
+            "testid": {lab.dense.testid, lab.seed.testid},
         }[variable["name"]]
         assert expected <= values, f"${variable['name']}: {values}"
 
 
 def series_max(lab: Lab, expr: str) -> float:
-    result = lab.prometheus.query_range(expr, lab.started - 5, time.time(), step=1)
+    start, end = lab.dense.started - RANGE_MARGIN_S, lab.dense.ended + 2
+    result = lab.prometheus.query_range(expr, start, end, step=1)
     values = [float(v) for series in result for _, v in series["values"]]
     finite = [v for v in values if math.isfinite(v)]
     assert finite, f"no data for {expr}"
@@ -258,8 +388,9 @@ def series_max(lab: Lab, expr: str) -> float:
 
 @pytest.mark.live
 def test_the_panels_show_a_saturated_sync_worker(lab: Lab) -> None:
-    """The k6 run (2 VUs, /io?ms=200) on flask-sync's single worker, as the panels show it."""
+    """The dense k6 run (2 VUs, /io?ms=200) on flask-sync's single worker, as panels show it."""
     sync = 'service="flask-sync"'
+    window = "10s"  # as the recording rules: stable over the 5 s run
     # One sync worker: never more than one request inside the app...
     assert series_max(lab, f"service:http_server_active_requests:sum{{{sync}}}") == 1
     # ...busy most of the run, and throughput close to Little's-law capacity.
@@ -275,7 +406,7 @@ def test_the_panels_show_a_saturated_sync_worker(lab: Lab) -> None:
     k6_p95 = series_max(
         lab,
         "histogram_quantile(0.95, sum(rate(k6_http_req_duration_seconds"
-        f'{{testid="{lab.testid}", group!="::setup"}}[{RATE_INTERVAL}])))',
+        f'{{testid="{lab.testid}", group!="::setup"}}[{window}])))',
     )
     server_p95 = series_max(
         lab,
@@ -285,7 +416,7 @@ def test_the_panels_show_a_saturated_sync_worker(lab: Lab) -> None:
     assert k6_p95 > 1.25 * server_p95, (k6_p95, server_p95)
     assert series_max(lab, f"service:bench_listen_backlog:max10s{{{sync}}}") >= 1
     # 30/s arriving, 2 VUs of ~0.4 s each: k6 drops most iterations.
-    dropped = f'sum(rate(k6_dropped_iterations_total{{testid="{lab.testid}"}}[{RATE_INTERVAL}]))'
+    dropped = f'sum(rate(k6_dropped_iterations_total{{testid="{lab.testid}"}}[{window}]))'
     assert series_max(lab, dropped) > 1
 
 
@@ -297,3 +428,58 @@ def test_the_k6_series_list_is_what_k6_pushed(lab: Lab) -> None:
         for series in lab.prometheus.series(f'{{testid="{lab.testid}"}}', start=lab.started - 5)
     }
     assert pushed == K6_METRICS, (sorted(pushed - K6_METRICS), sorted(K6_METRICS - pushed))
+
+
+@pytest.mark.live
+def test_every_panel_of_grafanas_native_histogram_k6_dashboard_returns_data(lab: Lab) -> None:
+    """Grafana's k6 dashboard 18030, as a user would import it, over both runs.
+
+    Its variables as Grafana fills them: testid at All (every testid the
+    label_values query finds, as a regex), quantile at its default, no ad-hoc
+    filter. Its panels rate() over $__rate_interval, so they need a dense
+    run: the seed demo alone leaves them empty (docs/dashboards.md).
+    """
+    board = k6_reference.load(k6_reference.NATIVE_HISTOGRAM_FILE)
+    time_range = lab.whole_range()
+    testids = httpx.get(
+        f"{lab.prometheus.base_url}/api/v1/label/testid/values",
+        params={"start": time_range.start, "end": time_range.end},
+        timeout=10,
+    ).json()["data"]
+    assert {lab.dense.testid, lab.seed.testid} <= set(testids)
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert set(variables) == {"DS_PROMETHEUS", "testid", "quantile", "adhoc_filter"}
+    values = {"testid": multi_value(testids), "quantile": variables["quantile"]["current"]["value"]}
+    targets = k6_reference.panel_targets(board)
+    assert len(targets) >= 30
+    empty = []
+    for title, target in targets:
+        expr = interpolate(target["expr"], values, time_range)
+        assert "$" not in expr, f"panel {title!r}: unsubstituted variable in {expr}"
+        result = run_query(lab.prometheus, expr, bool(target.get("instant")), time_range)
+        if not has_finite_value(result):
+            empty.append(f"18030 panel {title!r} ({target['refId']}) returned no data: {expr}")
+    assert not empty, "\n".join(empty)
+
+
+def test_19665_reads_trend_stats_that_native_histograms_do_not_send() -> None:
+    """Why docs/dashboards.md points at 18030: 19665's latency panels read k6_*_p99 and the like.
+
+    k6 sends those trend-stat gauges only when trends are not native
+    histograms; with K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM they are
+    never pushed (tests/k6_series.py lists what is).
+    """
+    board = k6_reference.load(k6_reference.TREND_STATS_FILE)
+    exprs = [target["expr"] for _, target in k6_reference.panel_targets(board)]
+    stat_queries = [e for e in exprs if "$quantile_stat" in e or re.search(r"_p9\d\b", e)]
+    assert len(stat_queries) >= 10
+    # Every trend stat the variable offers (p99, p95, ...), as Grafana would fill it in.
+    read = {
+        name
+        for stat in ("p99", "p95", "p90", "med", "avg", "min", "max")
+        for expr in stat_queries
+        for name in re.findall(r"k6_\w+", expr.replace("$quantile_stat", stat))
+    }
+    assert "k6_http_req_duration_p99" in read
+    assert not read & K6_METRICS, read & K6_METRICS
+    assert "k6_http_req_duration_seconds" in K6_METRICS  # the native histogram 18030 reads

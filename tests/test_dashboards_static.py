@@ -14,15 +14,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import pytest
 import yaml
+from matplotlib.colors import to_hex
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics import MetricWrapperBase
 
+from bench.dashboard_colours import row_colours, series_of_row
 from bench.dashboards import DASHBOARD_PATH, DATASOURCE, dashboard, panel_queries, render
 from bench.paths import GRAFANA_DIR, PROMETHEUS_DIR
 from services.instrumentation import metrics
 from services.instrumentation.collectors import ServerCollector
+from services.rows import ROWS
 from services.settings import load_settings
 from tests.k6_series import K6_METRICS
 
@@ -74,6 +78,8 @@ RECORDED = frozenset(rule["record"] for rule in recording_rules())
 def metric_names(expr: str) -> set[str]:
     """Metric names a PromQL expression selects (label matchers, ranges, by-lists removed)."""
     stripped = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    # Grafana variables outside brackets ($__rate_interval_ms / 1000, offset $__x).
+    stripped = re.sub(r"\$\{?\w+\}?", " 1 ", stripped)
     stripped = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", stripped)
     stripped = re.sub(
         r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", stripped
@@ -246,3 +252,80 @@ def test_recording_rule_names_follow_level_metric_operations() -> None:
 def test_the_generator_is_deterministic() -> None:
     assert dashboard() == dashboard()
     assert json.loads(render()) == dashboard()
+
+
+def timeseries_panels(board: dict[str, Any]) -> list[dict[str, Any]]:
+    return [panel for panel in board["panels"] if panel["type"] == "timeseries"]
+
+
+def test_the_row_colours_are_the_report_charts_colours() -> None:
+    colours = row_colours()
+    assert list(colours) == [row.name for row in ROWS]
+    assert len(set(colours.values())) == len(ROWS)
+    tab10 = matplotlib.colormaps["tab10"]
+    assert list(colours.values()) == [to_hex(tab10(i)) for i in range(len(ROWS))]
+
+
+def test_every_time_series_panel_gives_every_row_its_colour(board: dict[str, Any]) -> None:
+    colours = row_colours()
+    for panel in timeseries_panels(board):
+        fixed = {}
+        for override in panel["fieldConfig"]["overrides"]:
+            for prop in override["properties"]:
+                if prop["id"] == "color":
+                    fixed[override["matcher"]["options"]] = prop["value"]["fixedColor"]
+        assert fixed == {series_of_row(name): colour for name, colour in colours.items()}, panel[
+            "title"
+        ]
+
+
+@pytest.mark.parametrize(
+    "legend",
+    ["{{service}}", "{{service}} capacity", "{{service}} slots", "{{service}} k6 p95"],
+)
+def test_a_rows_capacity_and_slot_lines_take_its_colour(legend: str) -> None:
+    """The regex (JavaScript in Grafana, the same for this syntax) matches exactly its own row."""
+    for name in row_colours():
+        series = legend.replace("{{service}}", name)
+        matching = [other for other in row_colours() if re.search(series_of_row(other), series)]
+        assert matching == [name], series
+
+
+def test_dashed_overrides_change_the_line_not_the_colour(board: dict[str, Any]) -> None:
+    for panel in timeseries_panels(board):
+        for override in panel["fieldConfig"]["overrides"]:
+            props = {prop["id"] for prop in override["properties"]}
+            if "custom.lineStyle" in props:
+                assert "color" not in props, panel["title"]
+
+
+def test_service_is_the_first_column_of_the_tables(board: dict[str, Any]) -> None:
+    tables = [panel for panel in board["panels"] if panel["type"] == "table"]
+    assert len(tables) == 2
+    for table in tables:
+        (organize,) = [t for t in table["transformations"] if t["id"] == "organize"]
+        order = organize["options"]["indexByName"]
+        assert order["service"] == 0 == min(order.values()), table["title"]
+        cell_colours = [
+            o for o in table["fieldConfig"]["overrides"] if o["matcher"]["options"] == "service"
+        ]
+        assert cell_colours, f"{table['title']}: the service column is not in row colours"
+
+
+def test_k6_panels_do_not_rate_k6_series_directly(board: dict[str, Any]) -> None:
+    """A bare rate() is empty for a series with one sample (the seed demo): use bench.k6_promql."""
+    for title, expr in panel_queries(board):
+        assert not re.search(r"\brate\(k6_", expr), f"panel {title!r}: {expr}"
+        if "k6_" in expr and "k6_vus" not in expr:
+            # bench.k6_promql's fallbacks: a counter's last value, a histogram's run so far.
+            fallback = "last_over_time(" in expr or " or histogram_quantile(" in expr
+            assert fallback, f"panel {title!r} has no sparse-run fallback: {expr}"
+
+
+def test_the_runs_table_names_every_query_column(board: dict[str, Any]) -> None:
+    (table,) = [p for p in board["panels"] if p["title"].startswith("k6 runs")]
+    (organize,) = [t for t in table["transformations"] if t["id"] == "organize"]
+    renamed = organize["options"]["renameByName"]
+    assert set(renamed) == {f"Value #{query['refId']}" for query in table["targets"]}
+    assert list(renamed.values()) == ["requests", "failed", "dropped", "p50", "p95", "p99"]
+    assert all(query["instant"] for query in table["targets"])

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench.k6 import PINNED_K6_VERSION, K6NotFoundError, checked_k6
-from bench.loadtest.runner import K6Run, compose_k6_argv, go_gc_env, k6_argv
+from bench.loadtest.runner import K6Run, compose_k6_argv, go_gc_env, k6_argv, remote_write_env
 from bench.paths import LOADTESTS_DIR
 
 SCRIPT = LOADTESTS_DIR / "three-users.js"
@@ -54,6 +54,7 @@ def test_compose_argv_maps_paths_into_the_container(
     service = argv.index("k6")
     assert argv[service + 1] == "run"
     assert "K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM=true" in argv[:service]
+    assert "K6_PROMETHEUS_RW_STALE_MARKERS=true" in argv[:service]
     assert "GOGC=off" in argv[:service]
     assert "SUMMARY_PATH=/results/20261124-three-users-all/flask-sync/summary.json" in argv
     assert argv[-1] == "/loadtests/three-users.js"
@@ -74,3 +75,12 @@ def test_k6_collects_garbage_only_near_a_memory_limit() -> None:
     # What the user set wins, whole: no half-applied default.
     assert go_gc_env({"GOGC": "200"}, 24 * gib) == {}
     assert go_gc_env({"GOMEMLIMIT": "1GiB"}, 24 * gib) == {}
+
+
+def test_remote_write_pushes_native_histograms_and_marks_series_stale_at_the_end() -> None:
+    env = remote_write_env("http://127.0.0.1:9090/")
+    assert env["K6_PROMETHEUS_RW_SERVER_URL"] == "http://127.0.0.1:9090/api/v1/write"
+    assert env["K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM"] == "true"
+    # Without it "k6 virtual users" repeats a finished run's VUs for 5 minutes
+    # (tests/test_dashboards_live.py checks the series really goes stale).
+    assert env["K6_PROMETHEUS_RW_STALE_MARKERS"] == "true"

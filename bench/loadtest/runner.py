@@ -92,11 +92,19 @@ def k6_process_env(run: K6Run) -> dict[str, str]:
 
 
 def remote_write_env(prometheus_url: str) -> dict[str, str]:
-    """k6's Prometheus remote-write output: native histograms, pushed every second."""
+    """k6's Prometheus remote-write output: native histograms, pushed every second.
+
+    Stale markers: when the run ends k6 writes a staleness marker for every
+    series it pushed, so instant queries (the "k6 virtual users" panel) stop
+    at the end of the run instead of repeating its last value for
+    Prometheus's 5-minute lookback. Range functions (rate, increase,
+    last_over_time) skip the markers and still see the whole run.
+    """
     return {
         "K6_PROMETHEUS_RW_SERVER_URL": f"{prometheus_url.rstrip('/')}/api/v1/write",
         "K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM": "true",
         "K6_PROMETHEUS_RW_PUSH_INTERVAL": "1s",
+        "K6_PROMETHEUS_RW_STALE_MARKERS": "true",
     }
 
 

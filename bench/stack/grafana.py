@@ -3,6 +3,12 @@
 Grafana reads GF_<SECTION>_<KEY> variables over its defaults.ini, so the
 native stack needs no grafana.ini of its own: the same provisioning directory
 as compose, anonymous viewers, an admin password that is never the default.
+
+The password reaches the Grafana binary as `$__file{<path>}`: Grafana expands
+that syntax in every configuration value, environment overrides included
+(pkg/setting applies GF_* overrides, then expands). GF_..._PASSWORD__FILE is
+only a convention of the Docker image's entry script, which the native
+Grafana never runs, so it would silently keep the built-in default password.
 """
 
 from __future__ import annotations
@@ -68,7 +74,7 @@ def find_grafana(env: Mapping[str, str] | None = None) -> GrafanaInstall:
 @dataclass(frozen=True)
 class AdminPassword:
     value: str
-    file: Path  # what Grafana reads (GF_SECURITY_ADMIN_PASSWORD__FILE), in both modes
+    file: Path  # what Grafana reads in both modes (compose: a secret; native: $__file{})
     generated: bool
 
     def notice(self) -> str:
@@ -104,6 +110,13 @@ def ensure_admin_password(state_dir: Path, env: Mapping[str, str] | None = None)
     return AdminPassword(value, password_file, generated)
 
 
+def file_reference(path: Path) -> str:
+    """Grafana's configuration syntax for "the contents of this file" (whitespace trimmed)."""
+    if "}" in str(path):
+        raise ValueError(f"Grafana's $__file{{}} cannot name a path with a brace: {path}")
+    return f"$__file{{{path}}}"
+
+
 def grafana_env(
     state_dir: Path, port: int, prometheus_url: str, password_file: Path
 ) -> dict[str, str]:
@@ -120,7 +133,7 @@ def grafana_env(
         "GF_AUTH_ANONYMOUS_ORG_ROLE": "Viewer",
         "GF_USERS_ALLOW_SIGN_UP": "false",
         "GF_SECURITY_ADMIN_USER": "admin",
-        "GF_SECURITY_ADMIN_PASSWORD__FILE": str(password_file),
+        "GF_SECURITY_ADMIN_PASSWORD": file_reference(password_file),
         "GF_ANALYTICS_REPORTING_ENABLED": "false",
         "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
         "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH": str(
