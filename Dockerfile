@@ -2,8 +2,14 @@
 # container command says what it serves, `sab-serve ROW`, exactly the command
 # the native stack runs, so both modes exercise the same code and settings.
 
+# The Python base of both stages. The official image by default; a registry
+# mirror or a local stand-in (scripts/build-standin-images.sh) works as well,
+# as long as `python` on PATH is CPython 3.11 with the venv module: the stages
+# only call `python`, never a path such as /usr/local/bin/python.
+ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
+
 # --- builder: the pinned dependencies and the project, in a venv ------------
-FROM python:3.11.13-slim-bookworm AS builder
+FROM ${PYTHON_IMAGE} AS builder
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -24,7 +30,8 @@ COPY bench ./bench
 RUN /opt/venv/bin/pip install --no-deps .
 
 # --- final: the venv only, no build tools, no source tree, not root ----------
-FROM python:3.11.13-slim-bookworm
+# The same base as the builder: the venv's python is a link to the base's own.
+FROM ${PYTHON_IMAGE}
 
 RUN groupadd --system --gid 10001 bench \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin bench

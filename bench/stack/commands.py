@@ -11,12 +11,12 @@ from typing import Any
 
 from bench import paths
 from bench.stack import docker
+from bench.stack.docker_stack import docker_down, docker_up
 from bench.stack.foreground import run_native_foreground
-from bench.stack.grafana import ensure_admin_password
 from bench.stack.layout import GRAFANA_PROGRAM, NativeStackConfig, StackError, native_stack_config
 from bench.stack.logs import log_dir, log_path, tail_lines
 from bench.stack.native import native_status, start_native, stop_native
-from bench.stack.record import StackRecord, read_record, record_path, remove_record, write_record
+from bench.stack.record import read_record, record_path
 
 Handler = Callable[[argparse.Namespace], int]
 DEFAULT_LOG_LINES = 50
@@ -95,7 +95,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if mode != "native":
         engine = docker.docker_engine()
         if engine.reachable:
-            return _docker_up(state_dir)
+            return docker_up(state_dir)
         if mode == "docker":
             raise StackError(
                 f"BENCH_STACK=docker but no Docker engine is reachable: {engine.reason}"
@@ -111,23 +111,6 @@ def cmd_up(args: argparse.Namespace) -> int:
     start_native(config)
     print("The native stack is up.")
     print_native_summary(config)
-    return 0
-
-
-def _docker_up(state_dir: Path) -> int:
-    print("Docker engine reachable: starting the compose stack (docker compose up --build --wait).")
-    password = ensure_admin_password(state_dir)
-    code = docker.compose(
-        "up", "-d", "--build", "--wait", env={"GRAFANA_ADMIN_PASSWORD_FILE": str(password.file)}
-    )
-    if code != 0:
-        return code
-    write_record(state_dir, StackRecord("docker", 0, []))
-    print("The docker stack is up:")
-    for label, url in docker.docker_urls():
-        print(f"  {label:<17} {url}")
-    print(password.notice())
-    print("Stop it with `make down`.")
     return 0
 
 
@@ -162,17 +145,26 @@ def cmd_down(args: argparse.Namespace) -> int:
                 f"the docker stack was started from here but no Docker engine is reachable "
                 f"({engine.reason}); if it is gone, remove {record_path(state_dir)}"
             )
-        code = docker.compose("down")
-        if code == 0:
-            remove_record(state_dir)
-            print("Stopped the docker stack.")
-        return code
+        return docker_down(state_dir, recorded=True)
+    if _docker_stack_left_behind():
+        return docker_down(state_dir, recorded=False)
     stopped = stop_native(state_dir)
     if stopped is None:
         print(f"Nothing to stop: no stack started from {state_dir} is running.")
         return 0
     print(f"Stopped the native stack: {', '.join(stopped)}.")
     return 0
+
+
+def _docker_stack_left_behind() -> bool:
+    """Whether containers of the compose project run without a record (an older `up`)."""
+    if _stack_mode() == "native" or not docker.docker_engine().reachable:
+        return False
+    try:
+        return bool(docker.project_containers())
+    except StackError as error:
+        print(f"Could not ask docker compose for the project's containers ({error}).")
+        return False
 
 
 def cmd_status(args: argparse.Namespace) -> int:

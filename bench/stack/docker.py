@@ -15,7 +15,6 @@ from bench.paths import REPO_ROOT
 from bench.stack.layout import GRAFANA_PORT, PROMETHEUS_PORT, StackError
 from services.rows import ROWS
 
-COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 ENV_FILE = REPO_ROOT / ".env"
 # A healthy engine answers `docker info` in well under a second; a missing or
 # stuck one must not make `bench up` hang before it falls back to native.
@@ -83,7 +82,7 @@ def compose_command() -> list[str]:
 
 
 def compose(*args: str, env: Mapping[str, str] | None = None) -> int:
-    """Run a compose subcommand on the project's compose file; its exit code.
+    """Run a compose subcommand on the project's compose files; its exit code.
 
     ``env`` adds variables the compose file interpolates (e.g. the password file).
     """
@@ -91,14 +90,32 @@ def compose(*args: str, env: Mapping[str, str] | None = None) -> int:
     return subprocess.run(argv, env={**os.environ, **(env or {})}, check=False).returncode
 
 
+def compose_output(*args: str) -> str:
+    """A compose subcommand's standard output (its errors go to ours); StackError if it fails."""
+    argv = [*compose_base_argv(), *args]
+    result = subprocess.run(argv, stdout=subprocess.PIPE, text=True, timeout=60, check=False)
+    if result.returncode != 0:
+        raise StackError(f"`docker compose {' '.join(args)}` exited {result.returncode}")
+    return result.stdout
+
+
 def compose_base_argv() -> list[str]:
-    """compose on the project's compose file and .env, before the subcommand."""
+    """compose on the project's directory and .env, before the subcommand.
+
+    No `-f`: compose then reads what a user's own `docker compose` reads,
+    docker-compose.yml plus docker-compose.override.yml when there is one, or
+    the files COMPOSE_FILE names (in the environment or in .env).
+    """
     return [
         *compose_command(),
         "--project-directory", str(REPO_ROOT),
-        "-f", str(COMPOSE_FILE),
         "--env-file", str(ENV_FILE),
     ]  # fmt: skip
+
+
+def project_containers() -> list[str]:
+    """Ids of every container of the compose project, running or not."""
+    return compose_output("ps", "--all", "--quiet").split()
 
 
 def docker_urls() -> list[tuple[str, str]]:

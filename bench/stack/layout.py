@@ -27,7 +27,7 @@ from bench.stack.grafana import (
 )
 from bench.stack.knobs import KnobError, knob_values, row_bench_env
 from bench.stack.logs import log_dir
-from services.rows import LATENCY_SERVICE_PORT, ROWS
+from services.rows import LATENCY_SERVICE_PORT, ROWS, Row
 from services.settings import SettingsError, load_settings
 
 ProgramKind = Literal["row", "latency", "prometheus", "grafana"]
@@ -149,6 +149,26 @@ def sab_serve() -> str:
     return str(Path(sys.executable).parent / "sab-serve")
 
 
+def checked_row_env(row: Row, knobs: Mapping[str, str], base: Mapping[str, str]) -> dict[str, str]:
+    """The row's BENCH_* settings from its knobs, checked as the row itself will read them.
+
+    Both modes call this before anything starts, so a bad knob is one clear
+    message naming the variable, not a row that restarts forever.
+    """
+    try:
+        env = row_bench_env(row, knobs)
+        load_settings(row.name, {**base, **env})
+    except (KnobError, SettingsError) as error:
+        raise StackError(f"{row.name}: {error} (row knobs: .env, docs/stack.md)") from None
+    return env
+
+
+def check_row_knobs(knobs: Mapping[str, str]) -> None:
+    """Raise StackError for the first row knob in ``knobs`` that its row cannot use."""
+    for row in ROWS:
+        checked_row_env(row, knobs, {})
+
+
 def row_programs(offset: int, state_dir: Path, knobs: Mapping[str, str]) -> list[Program]:
     """One program per row, running exactly the row's container command."""
     latency_url = f"http://{LOOPBACK}:{LATENCY_SERVICE_PORT + offset}"
@@ -166,11 +186,7 @@ def row_programs(offset: int, state_dir: Path, knobs: Mapping[str, str]) -> list
             # Inside the state directory rather than the shared /tmp default,
             # so two stacks (a test beside the user's) never mix their files.
             env["PROMETHEUS_MULTIPROC_DIR"] = str(state_dir / "metrics" / row.name)
-        try:
-            env.update(row_bench_env(row, knobs))
-            load_settings(row.name, env)
-        except (KnobError, SettingsError) as error:
-            raise StackError(f"{row.name}: {error} (row knobs: .env, docs/stack.md)") from None
+        env.update(checked_row_env(row, knobs, env))
         programs.append(
             Program(
                 name=row.name,
