@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from bench.procs import running_row
-
 from services.rows import ROWS, Row
 from services.serve import build_command
 from services.settings import load_settings
