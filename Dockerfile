@@ -16,18 +16,21 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 
 WORKDIR /src
+# pip and the build backend, then the runtime tree: all from the hash-locked
+# files (`make lock`), so the image runs exactly the versions the tests ran.
+COPY requirements/bootstrap.txt requirements/runtime.txt ./requirements/
 RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install pip==25.3
+    && /opt/venv/bin/pip install --require-hashes --requirement requirements/bootstrap.txt \
+    && /opt/venv/bin/pip install --require-hashes --no-deps --requirement requirements/runtime.txt
 
-# Dependencies get their own layer (listed, pinned, in pyproject.toml), so an
-# edit to the source does not reinstall them.
+# The project on its own layer, so an edit to the source does not reinstall
+# the dependencies. --no-deps: the lock has them; --no-build-isolation: built
+# with the locked setuptools.
 COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
-    && /opt/venv/bin/pip install --requirement requirements.txt
-
 COPY services ./services
 COPY bench ./bench
-RUN /opt/venv/bin/pip install --no-deps .
+RUN /opt/venv/bin/pip install --no-deps --no-build-isolation . \
+    && /opt/venv/bin/pip check
 
 # --- final: the venv only, no build tools, no source tree, not root ----------
 # The same base as the builder: the venv's python is a link to the base's own.

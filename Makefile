@@ -21,13 +21,16 @@ CONTROL ?=
 A ?=
 B ?=
 
-.PHONY: help install lint format typecheck test run-native up down status logs loadtest bench report compare bench-reproducibility bench-overhead clean
+.PHONY: help install lock lint format typecheck test run-native up down status logs loadtest bench report compare bench-reproducibility bench-overhead clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
 
-install: ## Create .venv with the pinned dependencies, the project and k6
+install: ## Create .venv from the hash-locked requirements/*.txt, the project and k6
 	scripts/install.sh $(VENV) $(PYTHON)
+
+lock: ## Re-resolve requirements/{bootstrap,runtime,dev}.txt (hashes) from pyproject.toml's pins
+	scripts/lock.sh $(VENV)
 
 lint: ## ruff lint + format check, mypy strict, hadolint, compose config
 	scripts/lint.sh $(VENV)

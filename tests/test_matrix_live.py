@@ -20,6 +20,7 @@ import pytest
 
 from bench.matrix.markdown import fmt_estimate, fmt_ms
 from bench.matrix.stats import Estimate
+from tests.lockfile import RUNTIME_LOCK, locked_versions
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # flask-sync (1 worker, 100 ms) saturates at 10 rps, fastapi-async does not. Steps of
@@ -109,7 +110,7 @@ def test_the_run_writes_results_report_and_charts(tiny_run: Path) -> None:
     environment = data["environment"]
     assert environment["k6"]
     assert environment["service_cores"] != environment["load_cores"]
-    assert environment["packages"]["gunicorn"] == "23.0.0"
+    assert environment["packages"]["gunicorn"] == locked_versions(RUNTIME_LOCK)["gunicorn"]
     # Every installed distribution, not only the direct dependencies.
     assert {"h11", "anyio", "werkzeug", "greenlet"} <= set(environment["installed"])
     assert environment["python_build"]["gil"] == "with the GIL"

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+import httpx
 import pytest
 
+from bench.procs import running_row
 from services.rows import ROWS, Row
 from services.serve import build_command
 from services.settings import load_settings
@@ -70,3 +73,20 @@ def test_bad_knobs_are_clear_errors(variable: str, value: str, message: str) -> 
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.live
+def test_gunicorn_rows_open_no_control_socket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gunicorn >= 25.1 would put one in $HOME/.gunicorn, shared by every row."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    with running_row("flask-sync", tmp_path) as server:
+        assert httpx.get(f"{server.base_url}/hello", timeout=10).status_code == 200
+        log = server.log.read_text()
+    assert "Starting gunicorn" in log
+    assert "Control socket" not in log
+    assert list(home.iterdir()) == []

@@ -29,6 +29,7 @@ KEY_PACKAGES = (
     "gunicorn",
     "uvicorn-worker",
     "gevent",
+    "granian",
     "httpx",
     "prometheus-client",
 )

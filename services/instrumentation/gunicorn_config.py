@@ -20,6 +20,11 @@ from services.settings import current_settings
 
 _row_settings = current_settings()
 
+# gunicorn >= 25.1 opens a control socket (for `gunicornc`) at one fixed
+# path per user: rows side by side would take it from each other, and the
+# image's user has no home to put it in. Nothing here uses it.
+control_socket_disable = True
+
 
 def on_starting(server: Any) -> None:
     """Wipe the multiprocess directory: stale files from a previous run must not count."""
