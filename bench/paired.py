@@ -32,7 +32,7 @@ import psutil
 from scipy.stats import t as student_t
 
 from bench.cores import split_cores
-from bench.loadtest.runner import K6Run, run_k6
+from bench.loadtest.runner import K6Result, K6Run, run_k6
 from bench.paths import LOADTESTS_DIR
 from bench.procs import RunningRow, running_row
 
@@ -131,25 +131,31 @@ def _count(metrics: dict[str, Any], scenario: str) -> float:
     return count
 
 
+def _run_load(
+    script: Path, targets: dict[str, str], load: Load, workdir: Path, testid: str
+) -> K6Result:
+    """One closed-loop k6 run of ``script`` on the load cores."""
+    env = {
+        **targets,
+        "ENDPOINT": load.endpoint,
+        "VUS": str(load.vus),
+        "MEASURE_SECONDS": str(load.seconds),
+    }
+    run = K6Run(
+        script=script,
+        env=env,
+        run_dir=workdir / f"k6-{next(_run_numbers)}",
+        testid=testid,
+        cpus=split_cores().load,
+    )
+    return run_k6(run, timeout_s=load.seconds + 60)
+
+
 def measure_slice(server: RunningRow, load: Load, workdir: Path, testid: str) -> Slice:
     """One k6 run of closed-loop requests: its rate and the row's CPU per request."""
     cpu_before = tree_cpu_seconds(server.process.pid)
-    result = run_k6(
-        K6Run(
-            script=SINGLE_SCRIPT,
-            env={
-                "BASE_URL": server.base_url,
-                "ENDPOINT": load.endpoint,
-                "SERVICE": server.name,
-                "VUS": str(load.vus),
-                "MEASURE_SECONDS": str(load.seconds),
-            },
-            run_dir=workdir / f"k6-{next(_run_numbers)}",
-            testid=testid,
-            cpus=split_cores().load,
-        ),
-        timeout_s=load.seconds + 60,
-    )
+    targets = {"BASE_URL": server.base_url, "SERVICE": server.name}
+    result = _run_load(SINGLE_SCRIPT, targets, load, workdir, testid)
     cpu_seconds = tree_cpu_seconds(server.process.pid) - cpu_before
     metrics = result.summary.get("metrics", {})
     if result.exit_code != 0 or "http_reqs{scenario:measure}" not in metrics:
@@ -165,23 +171,12 @@ def measure_pair(
 ) -> tuple[Slice, Slice]:
     """One k6 run against both servers at once (closed loop each): a slice per side."""
     cpu_before = [tree_cpu_seconds(server.process.pid) for server in servers]
-    result = run_k6(
-        K6Run(
-            script=PAIR_SCRIPT,
-            env={
-                "BASE_URL_A": servers[0].base_url,
-                "BASE_URL_B": servers[1].base_url,
-                "ENDPOINT": load.endpoint,
-                "SERVICE": servers[0].name,
-                "VUS": str(load.vus),
-                "MEASURE_SECONDS": str(load.seconds),
-            },
-            run_dir=workdir / f"k6-{next(_run_numbers)}",
-            testid=testid,
-            cpus=split_cores().load,
-        ),
-        timeout_s=load.seconds + 60,
-    )
+    targets = {
+        "BASE_URL_A": servers[0].base_url,
+        "BASE_URL_B": servers[1].base_url,
+        "SERVICE": servers[0].name,
+    }
+    result = _run_load(PAIR_SCRIPT, targets, load, workdir, testid)
     metrics = result.summary.get("metrics", {})
     if (
         result.exit_code != 0
