@@ -20,8 +20,9 @@ RUN ?=
 CONTROL ?=
 A ?=
 B ?=
+BASELINE ?= fastapi-async
 
-.PHONY: help install lock lint format typecheck test run-native up down status logs loadtest bench report compare bench-reproducibility bench-overhead clean
+.PHONY: help install lock lint format typecheck test run-native up down status logs loadtest bench report compare bench-reproducibility bench-overhead bench-versus clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -76,6 +77,9 @@ bench-reproducibility: ## The matrix twice (two seeds): how far each capacity an
 
 bench-overhead: ## What the instrumentation costs on /hello, per row (on vs off)
 	$(BENCH) overhead
+
+bench-versus: ## Rows against a baseline row, requests per CPU-second, A/A control [ROWS= BASELINE= ENDPOINT=]
+	$(BENCH) versus --baseline "$(BASELINE)" $(if $(ENDPOINT),--endpoint "$(ENDPOINT)") $(if $(ROWS),--rows $(ROWS))
 
 clean: ## Remove run state and caches (keeps results/)
 	rm -rf .run .pytest_cache .mypy_cache .ruff_cache

@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "bench.stack.commands",
     "bench.loadtest.commands",
     "bench.overhead",
+    "bench.versus",
     "bench.scrape_cost",
     "bench.middleware_cost",
     "bench.matrix.commands",

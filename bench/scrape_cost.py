@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from bench.cores import split_cores
-from bench.overhead import tree_cpu_seconds
+from bench.paired import tree_cpu_seconds
 from bench.procs import RunningRow, running_row
 from services.rows import ROWS, get_row
 
