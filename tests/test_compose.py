@@ -116,7 +116,7 @@ def test_row_knobs_in_env_reach_the_rows_settings(services: dict[str, Any], row:
     for knob, bench_name in row_knobs(row).items():
         assert knob in dotenv, f"{knob} is not documented in .env"
         assert environment[bench_name] == dotenv[knob]
-    knob_settings = {"BENCH_WORKERS", "BENCH_THREADS", "BENCH_WORKER_CONNECTIONS"}
+    knob_settings = {setting for other in ROWS for setting in row_knobs(other).values()}
     assert knob_settings & set(environment) == set(row_knobs(row).values())
 
 

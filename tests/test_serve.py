@@ -63,7 +63,7 @@ def test_unknown_row_lists_the_valid_ones() -> None:
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
-        ("BENCH_WORKERS", "zero", "BENCH_WORKERS='zero' is not an integer"),
+        ("BENCH_WORKERS", "zero", "BENCH_WORKERS='zero' is not a whole number"),
         ("BENCH_WORKERS", "0", "BENCH_WORKERS=0 must be at least 1"),
         ("BENCH_INSTRUMENTATION", "maybe", "must be 'on' or 'off'"),
     ],
