@@ -83,6 +83,25 @@ ROWS: tuple[Row, ...] = (
     Row(
         "django-asgi", "django", "asgi", "uvicorn", "uvicorn", "services.django_app.asgi:app", 8007
     ),
+    Row(
+        "fastapi-gunicorn-asgi",
+        "fastapi",
+        "asgi",
+        "gunicorn",
+        "asgi",
+        "services.fastapi_app.asgi:app",
+        8008,
+    ),
+    Row(
+        "fastapi-asyncio",
+        "fastapi",
+        "asgi",
+        "uvicorn",
+        "uvicorn",
+        "services.fastapi_app.asgi:app",
+        8009,
+        knob_defaults=(("BENCH_LOOP", "asyncio"),),
+    ),
 )
 
 ROWS_BY_NAME: dict[str, Row] = {row.name: row for row in ROWS}

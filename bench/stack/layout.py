@@ -38,6 +38,11 @@ MAX_PORT = 65535
 LATENCY_PROGRAM = "latency"
 PROMETHEUS_PROGRAM = "prometheus"
 GRAFANA_PROGRAM = "grafana"
+# Start order: the latency service, the rows one by one, Prometheus, Grafana.
+# Derived from the row count, so any number of rows starts before Prometheus.
+ROW_PRIORITY = 20
+PROMETHEUS_PRIORITY = ROW_PRIORITY + len(ROWS) + 10
+GRAFANA_PRIORITY = PROMETHEUS_PRIORITY + 10
 
 
 class StackError(RuntimeError):
@@ -172,7 +177,7 @@ def row_programs(offset: int, state_dir: Path, knobs: Mapping[str, str]) -> list
     """One program per row, running exactly the row's container command."""
     latency_url = f"http://{LOOPBACK}:{LATENCY_SERVICE_PORT + offset}"
     programs = []
-    for priority, row in enumerate(ROWS, start=20):
+    for priority, row in enumerate(ROWS, start=ROW_PRIORITY):
         port, metrics_port = row.port + offset, row.metrics_port + offset
         settings = {
             "BENCH_HOST": LOOPBACK,
@@ -231,7 +236,7 @@ def prometheus_program(offset: int, state_dir: Path) -> Program | Missing:
         env={},
         ports=(PROMETHEUS_PORT + offset,),
         health_url=f"{url}/-/ready",
-        priority=30,
+        priority=PROMETHEUS_PRIORITY,
     )
 
 
@@ -247,7 +252,7 @@ def grafana_program(
         env=grafana_env(state_dir, port, prometheus_url, password_file),
         ports=(port,),
         health_url=f"http://{LOOPBACK}:{port}/api/health",
-        priority=40,
+        priority=GRAFANA_PRIORITY,
     )
 
 
