@@ -321,7 +321,7 @@ def test_logs_show_a_programs_output(stack: tuple[Cli, str]) -> None:
 def test_down_stops_everything_up_started(stack: tuple[Cli, str]) -> None:
     cli, _ = stack
     processes = _stack_processes(cli.state_dir)
-    # supervisord, latency, 7 rows (+ gunicorn workers), Prometheus
+    # supervisord, latency, every row (+ gunicorn workers), Prometheus
     assert len(processes) >= 2 + len(ROWS) + 1
     down = cli.run("down")
     assert down.returncode == 0, down.stdout + down.stderr
