@@ -49,8 +49,10 @@ ENV PATH=/opt/venv/bin:$PATH \
 WORKDIR /tmp
 USER 10001:10001
 
-# Rows 8001-8007 (metrics on port + 1000), latency service 8099.
-EXPOSE 8001-8007 9001-9007 8099
+# Rows from 8001 up (services/rows.py; metrics on port + 1000), latency
+# service 8099. One generous range, so a new row needs no edit here
+# (tests/test_registry.py checks every row's ports are inside it).
+EXPOSE 8001-8049 9001-9049 8099
 
 # The slim image has no curl: the check is a few lines of standard-library
 # Python. It asks http://127.0.0.1:$BENCH_PORT/health, or the URL it is given.

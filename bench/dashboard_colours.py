@@ -7,8 +7,10 @@ every row gets its own colour, and a panel's overrides match every series
 whose name starts with the row's name (all legends start with
 ``{{service}}``), so the row's capacity, slots, p95 and p99 lines share it.
 
-The colours are matplotlib's tab10 in row order, as bench/matrix/charts.py
-draws them: the report's charts and the dashboard agree.
+The colours are matplotlib's tab20, its ten strong colours first (tab10)
+then their ten light twins, in row order; bench/matrix/charts.py draws with
+the same row_colours(), so the report's charts and the dashboard agree. A
+21st row starts the palette again: a colour then stands for two rows.
 """
 
 from __future__ import annotations
@@ -18,19 +20,22 @@ from typing import Any
 
 from services.rows import ROWS
 
-# matplotlib's "tab10", first seven colours (tests/test_dashboards_static.py
-# checks them against matplotlib itself).
-TAB10 = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
+# matplotlib's "tab20", even entries (= tab10) then odd ones (the light
+# twins); tests/test_dashboards_static.py checks them against matplotlib.
+PALETTE = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5",
+    "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
+)  # fmt: skip
 
 # A row name is also a regex here: keep it free of regex syntax.
 _PLAIN_NAME = re.compile(r"[a-z0-9-]+")
 
 
 def row_colours() -> dict[str, str]:
-    """Row name -> colour; fails loudly when a new row has no colour yet."""
-    if len(ROWS) > len(TAB10):
-        raise ValueError(f"{len(ROWS)} rows but {len(TAB10)} colours: add one to TAB10")
-    return {row.name: colour for row, colour in zip(ROWS, TAB10, strict=False)}
+    """Row name -> colour, in row order; every row has one, however many there are."""
+    return {row.name: PALETTE[index % len(PALETTE)] for index, row in enumerate(ROWS)}
 
 
 def series_of_row(name: str) -> str:

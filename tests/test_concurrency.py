@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from bench.procs import running_row
+from services.rows import ROWS
+from services.settings import load_settings
 from tests.concurrent_requests import fire_together, spread
 
 pytestmark = pytest.mark.live
@@ -20,35 +22,43 @@ USERS = 3
 SERIALISED = 2.0  # slowest/fastest at least this: the requests queued
 OVERLAPPED = 1.6  # slowest/fastest at most this: the requests ran together
 
-CASES = [
-    # row, path, knobs, serialises?
-    ("flask-sync", "/io?ms=500", {"workers": 1}, True),
-    ("flask-sync", "/sync?ms=500", {"workers": 1}, True),
-    ("django-wsgi", "/io?ms=500", {"workers": 1}, True),
-    ("flask-threads", "/io?ms=500", {"workers": 1, "threads": 4}, False),
-    ("flask-gevent", "/io?ms=500", {"workers": 1}, False),
-    ("fastapi-async", "/io?ms=500", {}, False),
-    ("fastapi-async", "/async?ms=500", {}, False),
-    ("fastapi-async", "/io/blocking?ms=500", {}, True),
-    ("fastapi-async", "/io/thread?ms=500", {}, False),
-    ("django-asgi", "/io?ms=500", {}, False),
-    ("django-asgi", "/io/blocking?ms=500", {}, True),
-    # Django runs a sync view under ASGI with sync_to_async(thread_sensitive=True),
-    # but inside a per-request ThreadSensitiveContext: each request gets its own
-    # thread, so they overlap (at the price of one thread per request in flight).
-    ("django-asgi", "/io/thread?ms=500", {}, False),
-]
+# Every row starts with one worker (W=1). What each row does with three users
+# follows from its server module, never from its name: with fewer request
+# slots than users (a sync worker) they queue; an event loop overlaps them on
+# /io and its seed path /async, serialises them on /io/blocking (time.sleep
+# blocks the one loop) and overlaps them on /io/thread (the thread pool).
+# Django under ASGI runs a sync view with sync_to_async(thread_sensitive=True),
+# but inside a per-request ThreadSensitiveContext: each request gets its own
+# thread, so /io/thread overlaps there too.
+ONE_WORKER = {"workers": 1}
+
+
+def _cases() -> list[tuple[str, str, bool]]:
+    cases = []
+    for row in ROWS:
+        settings = load_settings(row.name, {"BENCH_WORKERS": "1"})
+        slots = settings.total_slots
+        queues = slots is not None and slots < USERS
+        cases += [(row.name, "/io?ms=500", queues), (row.name, f"{row.seed_path}?ms=500", queues)]
+        if row.is_async:
+            one_loop = settings.workers == 1
+            cases += [
+                (row.name, "/io/blocking?ms=500", one_loop),
+                (row.name, "/io/thread?ms=500", False),
+            ]
+    return cases
+
+
+CASES = _cases()
 
 
 @pytest.mark.parametrize(
-    ("row", "path", "knobs", "serialises"),
+    ("row", "path", "serialises"),
     CASES,
-    ids=[f"{row}{path.split('?')[0]}" for row, path, _, _ in CASES],
+    ids=[f"{row}{path.split('?')[0]}" for row, path, _ in CASES],
 )
-def test_three_users(
-    row: str, path: str, knobs: dict[str, int], serialises: bool, tmp_path: Path
-) -> None:
-    with running_row(row, tmp_path, **knobs) as server:
+def test_three_users(row: str, path: str, serialises: bool, tmp_path: Path) -> None:
+    with running_row(row, tmp_path, extra_knobs=ONE_WORKER) as server:
         results = fire_together(server.base_url + path, USERS)
     assert [r.status for r in results] == [200] * USERS
     ratio = spread(results)

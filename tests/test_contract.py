@@ -24,6 +24,8 @@ def test_hello_names_the_row(row: Row) -> None:
     assert answer.body["framework"] == row.framework
     assert answer.body["interface"] == row.interface
     assert answer.body["server"] == row.server
+    # ASGI rows name the event loop that answered (docs/metrics.md).
+    assert ("loop" in answer.body) == row.is_async
 
 
 @pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)

@@ -21,8 +21,9 @@ from matplotlib.colors import to_hex
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics import MetricWrapperBase
 
-from bench.dashboard_colours import row_colours, series_of_row
+from bench.dashboard_colours import PALETTE, row_colours, series_of_row
 from bench.dashboards import DASHBOARD_PATH, DATASOURCE, dashboard, panel_queries, render
+from bench.matrix import charts
 from bench.paths import GRAFANA_DIR, PROMETHEUS_DIR
 from services.instrumentation import metrics
 from services.instrumentation.collectors import ServerCollector
@@ -261,9 +262,12 @@ def timeseries_panels(board: dict[str, Any]) -> list[dict[str, Any]]:
 def test_the_row_colours_are_the_report_charts_colours() -> None:
     colours = row_colours()
     assert list(colours) == [row.name for row in ROWS]
-    assert len(set(colours.values())) == len(ROWS)
-    tab10 = matplotlib.colormaps["tab10"]
-    assert list(colours.values()) == [to_hex(tab10(i)) for i in range(len(ROWS))]
+    assert len(set(colours.values())) == min(len(ROWS), len(PALETTE))
+    tab20 = [to_hex(matplotlib.colormaps["tab20"](i)) for i in range(20)]
+    assert list(PALETTE) == tab20[0::2] + tab20[1::2]
+    assert tab20[0::2] == [to_hex(matplotlib.colormaps["tab10"](i)) for i in range(10)]
+    assert list(colours.values()) == [PALETTE[i % len(PALETTE)] for i in range(len(ROWS))]
+    assert colours == charts.ROW_COLOURS
 
 
 def test_every_time_series_panel_gives_every_row_its_colour(board: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ these tests skip, which CI (SAB_FAIL_ON_SKIP=1) counts as failures.
 Every service runs but Grafana: there is no Grafana image nor package to be
 had here, so an override file (named by COMPOSE_FILE, which `bench up`
 honours) gives it a profile nobody enables. The stack publishes fixed ports
-(8001-8007, 9001-9007, 8099, 9090), so these tests refuse to start beside
+(every row's app and metrics port, 8099, 9090), so these tests refuse to start beside
 another stack. Load goes to those 127.0.0.1 ports only; the k6 container
 shares the host's network. Every wait is bounded, and a finalizer brings the
 project down whatever happens.

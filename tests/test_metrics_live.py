@@ -17,12 +17,15 @@ import pytest
 
 from bench.procs import free_port, multiproc_dir, running_row
 from services.instrumentation.recording import FLUSH_INTERVAL_S
+from services.rows import ROWS, Row
+from services.settings import load_settings
 from tests.concurrent_requests import fire_together
 from tests.scrape import Scrape, scrape
 
 pytestmark = pytest.mark.live
 
 DURATION_COUNT = "http_server_request_duration_seconds_count"
+ROW_IDS = [row.name for row in ROWS]
 ASGI_ONLY = {
     "bench_event_loop_lag_seconds_count",
     "bench_threadpool_busy",
@@ -203,31 +206,101 @@ def test_cpu_seconds_grow_with_cpu_work(tmp_path: Path) -> None:
     assert after - before >= 0.2
 
 
-@pytest.mark.parametrize(
-    ("row", "knobs", "workers", "threads"),
-    [
-        ("flask-threads", {"workers": 2, "threads": 3}, "2", "3"),
-        ("flask-gevent", {"workers": 1}, "1", "1"),
-        ("django-asgi", {}, "1", "1"),
-    ],
-)
-def test_service_info_and_which_metrics_each_row_exports(
-    row: str, knobs: dict[str, int], workers: str, threads: str, tmp_path: Path
-) -> None:
-    with running_row(row, tmp_path, **knobs) as server:
+# Two workers where the server has them, three threads where it has threads:
+# the expected labels and metric families come from the row's server module.
+INFO_KNOBS = {"workers": 2, "threads": 3}
+
+
+@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+def test_service_info_and_which_metrics_each_row_exports(row: Row, tmp_path: Path) -> None:
+    settings = load_settings(row.name, {"BENCH_WORKERS": "2", "BENCH_THREADS": "3"})
+    with running_row(row.name, tmp_path, extra_knobs=INFO_KNOBS) as server:
         httpx.get(f"{server.base_url}/hello", timeout=5)
         httpx.get(f"{server.base_url}/health", timeout=5)
         httpx.get(f"{server.base_url}/no/such/path/42", timeout=5)
+        if row.is_async:
+            # Every worker's probe has published its first samples.
+            wait_for(lambda: scrape(server.metrics_url).names() >= ASGI_ONLY)
         time.sleep(0.3)
         metrics: Scrape = scrape(server.metrics_url)
     [info] = metrics.labels_of("bench_service_info")
-    assert info["service"] == row
-    assert (info["workers"], info["threads"]) == (workers, threads)
+    assert info["service"] == row.name
+    assert (info["server"], info["worker_class"]) == (row.server, row.worker_class)
+    assert (info["workers"], info["threads"]) == (
+        str(settings.workers),
+        str(settings.effective_threads),
+    )
     routes = {labels["route"] for labels in metrics.labels_of(DURATION_COUNT)}
     assert routes == {"/hello", "unmatched"}  # never a raw path, never /health
-    if row.startswith("django-asgi"):
+    if row.is_async:
         assert metrics.names() >= ASGI_ONLY
-        assert "bench_worker_slots" not in metrics.names()
     else:
         assert not ASGI_ONLY & metrics.names()
-        assert "bench_worker_slots" in metrics.names()
+    if row.bounded_slots:
+        assert metrics.value("bench_worker_slots") == settings.total_slots
+    else:
+        assert "bench_worker_slots" not in metrics.names()
+
+
+HELLOS = 25
+
+
+@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+def test_counts_exact_and_busy_returns_to_zero(row: Row, tmp_path: Path) -> None:
+    """Every row: exact request counts, busy/active while requests run, 0 after."""
+    settings = load_settings(row.name, {"BENCH_WORKERS": "2"})
+    concurrent = min(3, settings.total_slots or 3)
+    with running_row(row.name, tmp_path, workers=2) as server:
+        for _ in range(HELLOS):
+            assert httpx.get(f"{server.base_url}/hello", timeout=10).status_code == 200
+        wait_for(lambda: scrape(server.metrics_url).value(DURATION_COUNT, route="/hello") == HELLOS)
+        with in_background(f"{server.base_url}/io?ms=2500", concurrent):
+            wait_for(lambda: scrape(server.metrics_url).value("bench_worker_busy") == concurrent)
+            during = scrape(server.metrics_url)
+        wait_for(lambda: scrape(server.metrics_url).value("bench_worker_busy") == 0, 20)
+        after = scrape(server.metrics_url)
+    assert during.value("http_server_active_requests", route="/io") == concurrent
+    assert after.value("http_server_active_requests") == 0
+    assert after.value(DURATION_COUNT, route="/io") == concurrent
+    assert after.value(DURATION_COUNT, route="/hello") == HELLOS
+
+
+ASYNC_ROWS = [row for row in ROWS if row.is_async]
+
+
+@pytest.mark.parametrize("row", ASYNC_ROWS, ids=[row.name for row in ASYNC_ROWS])
+def test_metrics_answer_while_the_event_loop_is_blocked(row: Row, tmp_path: Path) -> None:
+    """time.sleep inside async def blocks the one loop; /metrics is served outside it."""
+    with (
+        running_row(row.name, tmp_path, workers=1) as server,
+        in_background(f"{server.base_url}/io/blocking?ms=3000", 1),
+    ):
+        wait_for(
+            lambda: (
+                scrape(server.metrics_url).value(
+                    "http_server_active_requests", route="/io/blocking"
+                )
+                == 1
+            )
+        )
+        # Answered within the timeout while the loop sleeps for 3 s.
+        blocked = scrape(server.metrics_url, timeout_s=1.0)
+    assert blocked.value("bench_worker_busy") == 1
+
+
+@pytest.mark.parametrize("row", ASYNC_ROWS, ids=[row.name for row in ASYNC_ROWS])
+def test_hello_names_the_event_loop_the_row_runs(row: Row, tmp_path: Path) -> None:
+    """The loop in /hello is the running loop's; the knob decides it where there is one."""
+    # Where the server has no loop knob (uvicorn-worker) it picks uvloop, installed.
+    expected = load_settings(row.name, {}).knobs.get("BENCH_LOOP", "uvloop")
+    with running_row(row.name, tmp_path) as server:
+        body = httpx.get(f"{server.base_url}/hello", timeout=10).json()
+    assert body["loop"] == expected
+    assert body["service"] == row.name
+
+
+def test_the_loop_knob_switches_the_loop(tmp_path: Path) -> None:
+    with running_row("fastapi-async", tmp_path, loop="asyncio") as server:
+        assert httpx.get(f"{server.base_url}/hello", timeout=10).json()["loop"] == "asyncio"
+    with running_row("fastapi-asyncio", tmp_path, loop="uvloop") as server:
+        assert httpx.get(f"{server.base_url}/hello", timeout=10).json()["loop"] == "uvloop"

@@ -12,7 +12,7 @@ import pytest
 
 from bench.procs import running_row
 from services.rows import ROWS, Row
-from services.serve import build_command
+from services.serve import build_command, build_env
 from services.settings import load_settings
 
 
@@ -50,6 +50,38 @@ def test_gunicorn_rows_get_their_worker_model() -> None:
     uvicorn = build_command(load_settings("django-asgi", {"BENCH_PORT": "9999"}))
     assert uvicorn[:2] == ["uvicorn", "services.django_app.asgi:app"]
     assert uvicorn[uvicorn.index("--port") + 1] == "9999"
+    assert uvicorn[uvicorn.index("--loop") + 1] == "uvloop"
+
+
+def test_the_asgi_worker_and_the_loop_knob() -> None:
+    gasgi = build_command(load_settings("fastapi-gunicorn-asgi", {"BENCH_WORKERS": "2"}))
+    assert gasgi[0] == "gunicorn"
+    assert gasgi[gasgi.index("--worker-class") + 1] == "asgi"
+    assert gasgi[gasgi.index("--workers") + 1] == "2"
+    assert gasgi[gasgi.index("--asgi-loop") + 1] == "uvloop"
+    assert gasgi[gasgi.index("--asgi-lifespan") + 1] == "on"
+    stock = build_command(load_settings("fastapi-asyncio", {}))
+    assert stock[stock.index("--loop") + 1] == "asyncio"
+    switched = build_command(load_settings("fastapi-async", {"BENCH_LOOP": " AsyncIO "}))
+    assert switched[switched.index("--loop") + 1] == "asyncio"
+
+
+def test_a_knob_of_another_server_is_not_exported() -> None:
+    """BENCH_THREADS means nothing to uvicorn: it does not reach its environment."""
+    settings = load_settings("fastapi-async", {"BENCH_THREADS": "8", "BENCH_WORKERS": "3"})
+    env = build_env(settings, {"PROMETHEUS_MULTIPROC_DIR": "/stale"})
+    assert "BENCH_THREADS" not in env
+    assert "BENCH_WORKERS" not in env
+    assert "PROMETHEUS_MULTIPROC_DIR" not in env  # in-process metrics
+    gunicorn = build_env(load_settings("flask-sync", {}), {"PROMETHEUS_MULTIPROC_DIR": "/stale"})
+    assert gunicorn["PROMETHEUS_MULTIPROC_DIR"].endswith("/sab-metrics/flask-sync-8001")
+
+
+def test_a_bad_loop_is_a_clear_error() -> None:
+    result = sab_serve("fastapi-async", "--print-only", BENCH_LOOP="tokio")
+    assert result.returncode == 2
+    assert "BENCH_LOOP='tokio' must be 'uvloop' or 'asyncio'" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_unknown_row_lists_the_valid_ones() -> None:
@@ -63,7 +95,7 @@ def test_unknown_row_lists_the_valid_ones() -> None:
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
-        ("BENCH_WORKERS", "zero", "BENCH_WORKERS='zero' is not an integer"),
+        ("BENCH_WORKERS", "zero", "BENCH_WORKERS='zero' is not a whole number"),
         ("BENCH_WORKERS", "0", "BENCH_WORKERS=0 must be at least 1"),
         ("BENCH_INSTRUMENTATION", "maybe", "must be 'on' or 'off'"),
     ],

@@ -136,6 +136,10 @@ def test_row_knobs_come_from_the_environment_over_dotenv(tmp_path: Path) -> None
     dotenv_workers = read_dotenv(REPO_ROOT / ".env")["DJANGO_WSGI_WORKERS"]
     assert config.program("django-wsgi").env["BENCH_WORKERS"] == dotenv_workers
     assert "BENCH_WORKERS" not in config.program("fastapi-async").env
+    # Only multiprocess servers get a multiprocess directory (services/servers).
+    assert "PROMETHEUS_MULTIPROC_DIR" in config.program("fastapi-gunicorn-asgi").env
+    assert "PROMETHEUS_MULTIPROC_DIR" not in config.program("fastapi-asyncio").env
+    assert config.program("fastapi-asyncio").env["BENCH_LOOP"] == "asyncio"
 
 
 def test_every_port_shifts_with_the_offset(tmp_path: Path) -> None:
@@ -154,6 +158,10 @@ def test_every_port_shifts_with_the_offset(tmp_path: Path) -> None:
     [
         ({"FLASK_SYNC_WORKERS": "zero"}, "flask-sync: FLASK_SYNC_WORKERS='zero' is not a whole"),
         ({"FLASK_GEVENT_CONNECTIONS": "0"}, "FLASK_GEVENT_CONNECTIONS=0 must be at least 1"),
+        (
+            {"FASTAPI_ASYNCIO_LOOP": "tokio"},
+            "fastapi-asyncio: FASTAPI_ASYNCIO_LOOP='tokio' must be 'uvloop' or 'asyncio'",
+        ),
         ({"BENCH_PORT_OFFSET": "-5"}, "BENCH_PORT_OFFSET=-5 must be between 0 and"),
         ({"BENCH_PORT_OFFSET": "lots"}, "not an integer"),
     ],
@@ -313,7 +321,7 @@ def test_logs_show_a_programs_output(stack: tuple[Cli, str]) -> None:
 def test_down_stops_everything_up_started(stack: tuple[Cli, str]) -> None:
     cli, _ = stack
     processes = _stack_processes(cli.state_dir)
-    # supervisord, latency, 7 rows (+ gunicorn workers), Prometheus
+    # supervisord, latency, every row (+ gunicorn workers), Prometheus
     assert len(processes) >= 2 + len(ROWS) + 1
     down = cli.run("down")
     assert down.returncode == 0, down.stdout + down.stderr

@@ -16,12 +16,13 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from bench.dashboard_colours import row_colours
 from bench.matrix.analysis import Combo, Level
 from bench.matrix.control import original_of, row_of
 from bench.matrix.workloads import get_workload
-from services.rows import ROWS
 
-ROW_COLOURS = {row.name: plt.get_cmap("tab10")(i) for i, row in enumerate(ROWS)}
+# The dashboard's colours (bench/dashboard_colours.py): one row, one colour everywhere.
+ROW_COLOURS = row_colours()
 DPI = 100
 DATA = "data"  # gid of plotted measurements, as opposed to reference lines
 

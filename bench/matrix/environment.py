@@ -28,6 +28,7 @@ KEY_PACKAGES = (
     "uvicorn",
     "gunicorn",
     "uvicorn-worker",
+    "uvloop",
     "gevent",
     "granian",
     "httpx",

@@ -25,6 +25,7 @@ from bench.matrix.control import original_of
 from bench.procs import LOOPBACK, running_latency_service, running_row, stable_free_ports
 from bench.prometheus import PrometheusClient, find_prometheus, running_prometheus
 from bench.stack.layout import PROMETHEUS_PORT
+from bench.stack.prometheus_config import rows_scrape_job
 from services.rows import get_row
 
 # Finer than the stack's 1 s: a quick step lasts two seconds.
@@ -80,17 +81,12 @@ class NativeStack:
 
 
 def matrix_prometheus_config(ports: Mapping[str, tuple[int, int]]) -> str:
+    """The matrix's Prometheus: the stack's rows job, on the matrix's ports, scraped faster."""
     interval = f"{int(NATIVE_SCRAPE_INTERVAL_S * 1000)}ms"
     config = {
         "global": {"scrape_interval": interval, "scrape_timeout": interval},
         "scrape_configs": [
-            {
-                "job_name": "services",
-                "static_configs": [
-                    {"targets": [f"{LOOPBACK}:{metrics}"], "labels": {"service": row}}
-                    for row, (_, metrics) in ports.items()
-                ],
-            }
+            rows_scrape_job({row: f"{LOOPBACK}:{metrics}" for row, (_, metrics) in ports.items()})
         ],
     }
     return yaml.safe_dump(config, sort_keys=False)

@@ -3,7 +3,8 @@
 Each row's tunables are named after the row, e.g. FLASK_SYNC_WORKERS or
 FLASK_GEVENT_CONNECTIONS, so one .env file can hold different worker counts for
 every row. docker-compose.yml maps them onto the row's BENCH_* variables; the
-native stack does the same mapping here. Values come from the environment
+native stack does the same mapping here. Which knobs a row has, and how each
+is validated, its server module says (services/servers). Values come from the environment
 first, then from the repository's .env file (as compose resolves them), then
 from the documented defaults in services.settings.
 """
@@ -18,18 +19,9 @@ from dotenv import dotenv_values
 
 from bench.paths import REPO_ROOT
 from services.rows import Row
+from services.servers import Knob, SettingsError, get_server
 
 DOTENV_PATH = REPO_ROOT / ".env"
-
-# Which BENCH_* setting each knob suffix feeds, per worker model. Uvicorn rows
-# run one process with one event loop: nothing to tune there.
-_KNOBS_BY_WORKER_CLASS: dict[str, tuple[tuple[str, str], ...]] = {
-    "sync": (("WORKERS", "BENCH_WORKERS"),),
-    "gthread": (("WORKERS", "BENCH_WORKERS"), ("THREADS", "BENCH_THREADS")),
-    "gevent": (("WORKERS", "BENCH_WORKERS"), ("CONNECTIONS", "BENCH_WORKER_CONNECTIONS")),
-    "uvicorn-worker": (("WORKERS", "BENCH_WORKERS"),),
-    "uvicorn": (),
-}
 
 
 def knob_prefix(row: Row) -> str:
@@ -40,8 +32,12 @@ def knob_prefix(row: Row) -> str:
 def row_knobs(row: Row) -> dict[str, str]:
     """The row's knob names mapped to the BENCH_* setting each one sets."""
     prefix = knob_prefix(row)
-    pairs = _KNOBS_BY_WORKER_CLASS[row.worker_class]
-    return {f"{prefix}_{suffix}": bench_name for suffix, bench_name in pairs}
+    return {f"{prefix}_{knob.suffix}": knob.setting for knob in _knobs(row)}
+
+
+def _knobs(row: Row) -> tuple[Knob, ...]:
+    # The server module declares them (services/servers): nothing to tune is ().
+    return get_server(row.server).knobs(row.worker_class)
 
 
 def read_dotenv(path: Path = DOTENV_PATH) -> dict[str, str]:
@@ -64,18 +60,17 @@ class KnobError(ValueError):
 def row_bench_env(row: Row, knobs: Mapping[str, str]) -> dict[str, str]:
     """BENCH_* variables set by the row's knobs that have a value in ``knobs``.
 
-    Every knob is a count (workers, threads, connections): a whole number >= 1.
+    Each is validated by its server's Knob, under the row knob's own name.
     """
     env = {}
-    for knob, bench_name in row_knobs(row).items():
-        raw = knobs.get(knob, "").strip()
+    prefix = knob_prefix(row)
+    for knob in _knobs(row):
+        name = f"{prefix}_{knob.suffix}"
+        raw = knobs.get(name, "").strip()
         if not raw:
             continue
         try:
-            value = int(raw)
-        except ValueError:
-            raise KnobError(f"{knob}={raw!r} is not a whole number") from None
-        if value < 1:
-            raise KnobError(f"{knob}={value} must be at least 1")
-        env[bench_name] = str(value)
+            env[knob.setting] = knob.parse(name, raw)
+        except SettingsError as error:
+            raise KnobError(str(error)) from None
     return env

@@ -28,7 +28,7 @@ from bench.stack.grafana import (
 from bench.stack.knobs import KnobError, knob_values, row_bench_env
 from bench.stack.logs import log_dir
 from services.rows import LATENCY_SERVICE_PORT, ROWS, Row
-from services.settings import SettingsError, load_settings
+from services.settings import SettingsError, launch_env
 
 ProgramKind = Literal["row", "latency", "prometheus", "grafana"]
 
@@ -38,6 +38,11 @@ MAX_PORT = 65535
 LATENCY_PROGRAM = "latency"
 PROMETHEUS_PROGRAM = "prometheus"
 GRAFANA_PROGRAM = "grafana"
+# Start order: the latency service, the rows one by one, Prometheus, Grafana.
+# Derived from the row count, so any number of rows starts before Prometheus.
+ROW_PRIORITY = 20
+PROMETHEUS_PRIORITY = ROW_PRIORITY + len(ROWS) + 10
+GRAFANA_PRIORITY = PROMETHEUS_PRIORITY + 10
 
 
 class StackError(RuntimeError):
@@ -150,17 +155,16 @@ def sab_serve() -> str:
 
 
 def checked_row_env(row: Row, knobs: Mapping[str, str], base: Mapping[str, str]) -> dict[str, str]:
-    """The row's BENCH_* settings from its knobs, checked as the row itself will read them.
+    """The environment that starts the row: ``base`` settings plus its knobs, checked
+    and resolved as the row itself will read them (services.settings.launch_env).
 
     Both modes call this before anything starts, so a bad knob is one clear
     message naming the variable, not a row that restarts forever.
     """
     try:
-        env = row_bench_env(row, knobs)
-        load_settings(row.name, {**base, **env})
+        return launch_env(row.name, {**base, **row_bench_env(row, knobs)})
     except (KnobError, SettingsError) as error:
         raise StackError(f"{row.name}: {error} (row knobs: .env, docs/stack.md)") from None
-    return env
 
 
 def check_row_knobs(knobs: Mapping[str, str]) -> None:
@@ -173,20 +177,20 @@ def row_programs(offset: int, state_dir: Path, knobs: Mapping[str, str]) -> list
     """One program per row, running exactly the row's container command."""
     latency_url = f"http://{LOOPBACK}:{LATENCY_SERVICE_PORT + offset}"
     programs = []
-    for priority, row in enumerate(ROWS, start=20):
+    for priority, row in enumerate(ROWS, start=ROW_PRIORITY):
         port, metrics_port = row.port + offset, row.metrics_port + offset
-        env = {
+        settings = {
             "BENCH_HOST": LOOPBACK,
             "BENCH_PORT": str(port),
             "BENCH_METRICS_PORT": str(metrics_port),
             "BENCH_LATENCY_URL": latency_url,
             "BENCH_INSTRUMENTATION": "on",
-        }
-        if row.server == "gunicorn":
             # Inside the state directory rather than the shared /tmp default,
             # so two stacks (a test beside the user's) never mix their files.
-            env["PROMETHEUS_MULTIPROC_DIR"] = str(state_dir / "metrics" / row.name)
-        env.update(checked_row_env(row, knobs, env))
+            # Only multiprocess servers keep it (services/servers).
+            "PROMETHEUS_MULTIPROC_DIR": str(state_dir / "metrics" / row.name),
+        }
+        env = checked_row_env(row, knobs, settings)
         programs.append(
             Program(
                 name=row.name,
@@ -232,7 +236,7 @@ def prometheus_program(offset: int, state_dir: Path) -> Program | Missing:
         env={},
         ports=(PROMETHEUS_PORT + offset,),
         health_url=f"{url}/-/ready",
-        priority=30,
+        priority=PROMETHEUS_PRIORITY,
     )
 
 
@@ -248,7 +252,7 @@ def grafana_program(
         env=grafana_env(state_dir, port, prometheus_url, password_file),
         ports=(port,),
         health_url=f"http://{LOOPBACK}:{port}/api/health",
-        priority=40,
+        priority=GRAFANA_PRIORITY,
     )
 
 

@@ -5,6 +5,10 @@ names (``flask-sync:9001``) and rule files are relative to the config file's
 directory. Native processes listen on 127.0.0.1 (ports possibly shifted), and
 the generated config lives in the state directory, so both are rewritten.
 Anything the native stack cannot honour is an error, never a silent gap.
+
+The rows' scrape job is one definition, ``rows_scrape_job``: prometheus.yml's
+``rows`` job is checked against it (tests/test_registry.py) and the matrix
+builds its own config from it.
 """
 
 from __future__ import annotations
@@ -17,13 +21,38 @@ from typing import Any
 import yaml
 
 from bench.paths import PROMETHEUS_DIR
+from services.rows import ROWS
 
 # Where compose mounts ./prometheus inside the Prometheus container.
 CONTAINER_CONFIG_DIR = PurePosixPath("/etc/prometheus")
 
 
+ROWS_JOB = "rows"
+
+
 class PrometheusConfigError(ValueError):
     """prometheus.yml has something the native stack cannot translate."""
+
+
+def compose_row_targets() -> dict[str, str]:
+    """Row name -> its compose scrape address (service name, metrics port)."""
+    return {row.name: f"{row.name}:{row.metrics_port}" for row in ROWS}
+
+
+def rows_scrape_job(targets: Mapping[str, str]) -> dict[str, Any]:
+    """The scrape job of the rows: one target per row, labelled with its name.
+
+    ``targets`` maps a row (or a matrix control copy) to its host:port.
+    """
+    return {
+        "job_name": ROWS_JOB,
+        "static_configs": [
+            {"targets": [target], "labels": {"service": name}} for name, target in targets.items()
+        ],
+        # bench_service_info carries its own `service` label, equal to the
+        # target's; Prometheus keeps the scraped one as exported_service.
+        "metric_relabel_configs": [{"action": "labeldrop", "regex": "exported_service"}],
+    }
 
 
 def load_prometheus_config(path: Path) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from services.workload import (
     method_not_allowed_body,
     not_found_body,
     parse_params,
+    running_loop_name,
     slept_body,
 )
 
@@ -150,7 +151,7 @@ def downstream(request: HttpRequest) -> HttpResponse:
 @async_endpoint
 async def hello_async(request: HttpRequest) -> HttpResponse:
     _params(request)
-    return _json(hello_body(_row_settings()))
+    return _json(hello_body(_row_settings(), running_loop_name()))
 
 
 @async_endpoint

@@ -28,6 +28,7 @@ from services.workload import (
     method_not_allowed_body,
     not_found_body,
     parse_params,
+    running_loop_name,
     slept_body,
 )
 
@@ -56,7 +57,7 @@ def create_app(settings: RowSettings) -> FastAPI:
     @app.get("/hello")
     async def hello(request: Request) -> Body:
         _params(request)
-        return hello_body(settings)
+        return hello_body(settings, running_loop_name())
 
     @app.get("/io")
     async def io(request: Request) -> Body:

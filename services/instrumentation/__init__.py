@@ -46,11 +46,12 @@ def instrument_asgi(app: ASGIApp, settings: RowSettings, *, app_handles_lifespan
 
 
 def _single_process_metrics_server(settings: RowSettings) -> Callable[[], None]:
-    """Under uvicorn alone this process serves /metrics; under gunicorn the master does."""
+    """An in-process server (uvicorn alone) serves /metrics here; a multiprocess one's
+    parent does (gunicorn's master)."""
     started = threading.Event()
 
     def start_once() -> None:
-        if not multiprocess_mode() and not started.is_set():
+        if not multiprocess_mode(settings) and not started.is_set():
             started.set()
             start_metrics_server(settings)
 

@@ -123,7 +123,7 @@ class ServerCollector(Collector):
                 row.interface,
                 row.server,
                 row.worker_class,
-                str(self.settings.workers if row.server == "gunicorn" else 1),
+                str(self.settings.workers),
                 str(self.settings.effective_threads),
             ],
             1.0,

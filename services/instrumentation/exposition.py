@@ -13,19 +13,20 @@ from services.instrumentation.metrics import ACTIVE_REQUESTS
 from services.settings import RowSettings
 
 
-def multiprocess_mode() -> bool:
-    """True under gunicorn: workers write samples to files the master aggregates."""
-    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+def multiprocess_mode(settings: RowSettings) -> bool:
+    """True where workers write samples to files a parent aggregates (the row's server says)."""
+    return settings.server.metrics == "multiprocess"
 
 
 def start_metrics_server(settings: RowSettings) -> None:
     """Serve /metrics on settings.metrics_port from a daemon thread of this process.
 
-    Called in the gunicorn master (multiprocess: aggregate every worker's
-    files) or in the single uvicorn process (the default registry).
+    Called in the parent of a multiprocess server (gunicorn's master:
+    aggregate every worker's files) or in the single process of an in-process
+    one (uvicorn: the default registry).
     """
     requests_source: Collector
-    if multiprocess_mode():
+    if multiprocess_mode(settings):
         registry = CollectorRegistry()
         requests_source = MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
