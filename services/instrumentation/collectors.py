@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import os
 import socket
 import struct
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from services.instrumentation.metrics import (
@@ -28,8 +32,8 @@ from services.settings import RowSettings
 _TCP_INFO_TO_UNACKED = struct.Struct("8B5I")
 
 
-def _socket_fds() -> Iterator[int]:
-    for link in Path("/proc/self/fd").iterdir():
+def _socket_fds(pid: int | str = "self") -> Iterator[int]:
+    for link in Path(f"/proc/{pid}/fd").iterdir():
         with contextlib.suppress(OSError):  # closed since the listing
             if str(link.readlink()).startswith("socket:"):
                 yield int(link.name)
@@ -67,6 +71,64 @@ def listen_backlog(port: int) -> int:
     the kernel's whole socket table: 9 ms of CPU per scrape on this VM.
     """
     return sum(_accept_queue(fd, port) for fd in _socket_fds())
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_SYS_PIDFD_GETFD = 438  # the same number on every architecture (Linux >= 5.6)
+
+
+def _borrowed_accept_queue(pidfd: int, fd: int, port: int) -> int:
+    """_accept_queue of another process's ``fd``, through a copy taken with pidfd_getfd."""
+    copy = _LIBC.syscall(_SYS_PIDFD_GETFD, pidfd, fd, 0)
+    if copy < 0:
+        error = ctypes.get_errno()
+        if error == errno.EBADF:  # closed since the listing
+            return 0
+        raise OSError(error, f"pidfd_getfd: {os.strerror(error)}")
+    try:
+        return _accept_queue(copy, port)
+    finally:
+        os.close(copy)
+
+
+_TCP_LISTEN = "0A"  # st in /proc/net/tcp (include/net/tcp_states.h)
+
+
+def _proc_net_backlog(port: int) -> int:
+    """Sum of rx_queue over LISTEN sockets on ``port`` in /proc/net/tcp{,6} (the slow way)."""
+    total = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), Path(table).open() as lines:
+            next(lines)  # header
+            for line in lines:
+                fields = line.split()
+                local, state, queues = fields[1], fields[3], fields[4]
+                if state == _TCP_LISTEN and int(local.rpartition(":")[2], 16) == port:
+                    total += int(queues.partition(":")[2], 16)
+    return total
+
+
+def workers_listen_backlog(port: int, worker_pids: list[int]) -> int:
+    """listen_backlog for servers whose workers each open their own socket (Granian).
+
+    The parent copies each worker's socket descriptors with pidfd_getfd (it
+    may: they are its children) and asks TCP_INFO of the copies. Where the
+    kernel or a container's seccomp profile refuses that, it falls back to
+    /proc/net/tcp, which costs more but gives the same figure.
+    """
+    total = 0
+    try:
+        for pid in worker_pids:
+            with contextlib.suppress(ProcessLookupError, FileNotFoundError):
+                pidfd = os.pidfd_open(pid)
+                try:
+                    for fd in _socket_fds(pid):
+                        total += _borrowed_accept_queue(pidfd, fd, port)
+                finally:
+                    os.close(pidfd)
+    except OSError:
+        return _proc_net_backlog(port)
+    return total
 
 
 class ProcessTreeCpu:
@@ -110,8 +172,14 @@ class ServerCollector(Collector):
         self.cpu = ProcessTreeCpu(root_pid)
         self.requests_source = requests_source
 
+    def _listen_backlog(self) -> int:
+        port = self.settings.port
+        if self.settings.server.listeners_in_workers:
+            return workers_listen_backlog(port, [child.pid for child in self.cpu.root.children()])
+        return listen_backlog(port)
+
     def collect(self) -> Iterator[Metric]:
-        yield GaugeMetricFamily(*LISTEN_BACKLOG, value=listen_backlog(self.settings.port))
+        yield GaugeMetricFamily(*LISTEN_BACKLOG, value=self._listen_backlog())
         yield GaugeMetricFamily(*WORKER_BUSY, value=active_requests_total(self.requests_source))
         yield CounterMetricFamily(*PROCESS_CPU, value=self.cpu.total_seconds())
         info = GaugeMetricFamily(*SERVICE_INFO, labels=SERVICE_INFO_LABELS)
@@ -129,3 +197,23 @@ class ServerCollector(Collector):
             1.0,
         )
         yield info
+
+
+class RelayedExporter(Collector):
+    """Another exporter's series, served with ours: a server's own metrics (Granian's).
+
+    Fetched at scrape time from 127.0.0.1; if it does not answer in time its
+    series are missing from that scrape, and ours are still served.
+    """
+
+    def __init__(self, port: int, timeout_s: float = 0.5) -> None:
+        self.url = f"http://127.0.0.1:{port}/metrics"
+        self.timeout_s = timeout_s
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            with urllib.request.urlopen(self.url, timeout=self.timeout_s) as response:  # noqa: S310 - our own loopback URL
+                text = response.read().decode()
+        except OSError:
+            return
+        yield from text_string_to_metric_families(text)
