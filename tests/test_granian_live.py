@@ -91,21 +91,21 @@ def test_slots_and_counts_add_up_across_two_workers(tmp_path: Path) -> None:
 
 def test_a_blocked_event_loop_does_not_fill_the_kernel_queue(tmp_path: Path) -> None:
     """Granian accepts on its Rust threads: the waiting requests are inside Granian."""
-    with running_row("fastapi-granian", tmp_path) as server:
-        with in_background(f"{server.base_url}/io/blocking?ms=3000", 1):
-            wait_for(
-                lambda: (
-                    scrape(server.metrics_url).value(
-                        "http_server_active_requests", route="/io/blocking"
-                    )
-                    == 1
+    with (
+        running_row("fastapi-granian", tmp_path) as server,
+        in_background(f"{server.base_url}/io/blocking?ms=3000", 1),
+    ):
+        wait_for(
+            lambda: (
+                scrape(server.metrics_url).value(
+                    "http_server_active_requests", route="/io/blocking"
                 )
+                == 1
             )
-            with in_background(f"{server.base_url}/hello", 3):
-                wait_for(
-                    lambda: scrape(server.metrics_url).value("granian_connections_active") >= 4
-                )
-                assert scrape(server.metrics_url).value("bench_listen_backlog") == 0
+        )
+        with in_background(f"{server.base_url}/hello", 3):
+            wait_for(lambda: scrape(server.metrics_url).value("granian_connections_active") >= 4)
+            assert scrape(server.metrics_url).value("bench_listen_backlog") == 0
 
 
 def test_the_loop_knob_reaches_granian(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import errno
 import os
 import socket
 import struct
+import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,27 +109,43 @@ def _proc_net_backlog(port: int) -> int:
     return total
 
 
-def workers_listen_backlog(port: int, worker_pids: list[int]) -> int:
+def _copied_backlog(port: int, worker_pids: list[int]) -> int:
+    total = 0
+    for pid in worker_pids:
+        with contextlib.suppress(ProcessLookupError, FileNotFoundError):  # exited meanwhile
+            pidfd = os.pidfd_open(pid)
+            try:
+                total += sum(_borrowed_accept_queue(pidfd, fd, port) for fd in _socket_fds(pid))
+            finally:
+                os.close(pidfd)
+    return total
+
+
+class WorkersListenBacklog:
     """listen_backlog for servers whose workers each open their own socket (Granian).
 
     The parent copies each worker's socket descriptors with pidfd_getfd (it
     may: they are its children) and asks TCP_INFO of the copies. Where the
-    kernel or a container's seccomp profile refuses that, it falls back to
-    /proc/net/tcp, which costs more but gives the same figure.
+    kernel or a container's seccomp profile refuses that call, it says so
+    once and reads /proc/net/tcp from then on: the same figure, at more CPU.
     """
-    total = 0
-    try:
-        for pid in worker_pids:
-            with contextlib.suppress(ProcessLookupError, FileNotFoundError):
-                pidfd = os.pidfd_open(pid)
-                try:
-                    for fd in _socket_fds(pid):
-                        total += _borrowed_accept_queue(pidfd, fd, port)
-                finally:
-                    os.close(pidfd)
-    except OSError:
-        return _proc_net_backlog(port)
-    return total
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.copying = True
+
+    def read(self, worker_pids: list[int]) -> int:
+        if self.copying:
+            try:
+                return _copied_backlog(self.port, worker_pids)
+            except OSError as error:
+                self.copying = False
+                print(
+                    f"[metrics] {error}: bench_listen_backlog reads /proc/net/tcp from now on",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        return _proc_net_backlog(self.port)
 
 
 class ProcessTreeCpu:
@@ -171,12 +188,14 @@ class ServerCollector(Collector):
         self.settings = settings
         self.cpu = ProcessTreeCpu(root_pid)
         self.requests_source = requests_source
+        self.workers_backlog = (
+            WorkersListenBacklog(settings.port) if settings.server.listeners_in_workers else None
+        )
 
     def _listen_backlog(self) -> int:
-        port = self.settings.port
-        if self.settings.server.listeners_in_workers:
-            return workers_listen_backlog(port, [child.pid for child in self.cpu.root.children()])
-        return listen_backlog(port)
+        if self.workers_backlog is not None:
+            return self.workers_backlog.read([child.pid for child in self.cpu.root.children()])
+        return listen_backlog(self.settings.port)
 
     def collect(self) -> Iterator[Metric]:
         yield GaugeMetricFamily(*LISTEN_BACKLOG, value=self._listen_backlog())
