@@ -38,6 +38,9 @@ def stopped(processes: list[psutil.Process]) -> Iterator[None]:
     for process in processes:
         os.kill(process.pid, signal.SIGSTOP)
     try:
+        # The signal is delivered asynchronously: a worker still running
+        # would accept one of the connections the test is about to make.
+        wait_for(lambda: all(p.status() == psutil.STATUS_STOPPED for p in processes))
         yield
     finally:
         for process in processes:
