@@ -81,6 +81,9 @@ def test_granian_rows_get_their_interface_and_pool() -> None:
     assert "--blocking-threads" not in asgi  # Granian refuses more than 1 on ASGI
     assert load_settings("flask-granian", {"BENCH_THREADS": "8"}).total_slots == 8
     assert load_settings("fastapi-granian", {}).total_slots is None
+    assert "--metrics" in asgi
+    bare = build_command(load_settings("flask-granian", {"BENCH_INSTRUMENTATION": "off"}))
+    assert "--metrics" not in bare  # Granian's exporter is part of the metrics' cost
 
 
 def test_a_knob_of_another_server_is_not_exported() -> None:

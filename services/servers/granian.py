@@ -72,10 +72,15 @@ class Granian(ServerKind):
             "--backlog", str(settings.backlog),
             "--workers", settings.knob(WORKERS.setting),
             "--workers-kill-timeout", str(KILL_TIMEOUT_S),
-            "--metrics",
-            "--metrics-address", "127.0.0.1",
-            "--metrics-scrape-interval", str(EXPORTER_INTERVAL_S),
         ]  # fmt: skip
+        if settings.instrumented:
+            # Its exporter gathers from every worker each interval: part of
+            # the metrics' cost, so a bare row (`bench overhead`) runs without.
+            command += [
+                "--metrics",
+                "--metrics-address", "127.0.0.1",
+                "--metrics-scrape-interval", str(EXPORTER_INTERVAL_S),
+            ]  # fmt: skip
         if interface == "wsgi":
             command += ["--blocking-threads", settings.knob(THREADS.setting)]
         else:
@@ -134,15 +139,18 @@ def main(argv: list[str]) -> None:
     from services.settings import current_settings  # noqa: PLC0415
 
     settings = current_settings()
+    # Spawned, not forked: a worker must not inherit the metrics server's
+    # thread and socket, and a spawned worker's exit runs atexit.
+    multiprocessing.set_start_method("spawn")
+    if not settings.instrumented:
+        cli.main(argv, prog_name="granian")
+        return
     directory = Path(settings.multiproc_dir)
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     # The exporter's port is private to this process and the one it asks
     # (the metrics server, at scrape time): a free one, picked here.
     exporter_port = _free_local_port()
-    # Spawned, not forked: a worker must not inherit the metrics server's
-    # thread and socket, and a spawned worker's exit runs atexit.
-    multiprocessing.set_start_method("spawn")
     start_metrics_server(settings, relay_port=exporter_port)
     cli.main([*argv, EXPORTER_PORT_OPTION, str(exporter_port)], prog_name="granian")
 
