@@ -78,8 +78,8 @@ bench-reproducibility: ## The matrix twice (two seeds): how far each capacity an
 bench-overhead: ## What the instrumentation costs on /hello, per row (on vs off)
 	$(BENCH) overhead
 
-bench-versus: ## Rows against a baseline row, requests per CPU-second, A/A control [ROWS= BASELINE= ENDPOINT=]
-	$(BENCH) versus --baseline "$(BASELINE)" $(if $(ENDPOINT),--endpoint "$(ENDPOINT)") $(if $(ROWS),--rows $(ROWS))
+bench-versus: ## Rows against a baseline row, requests per CPU-second, A/A control [ROWS= BASELINE= ENDPOINT= INSTRUMENTATION=off]
+	$(BENCH) versus --baseline "$(BASELINE)" $(if $(ENDPOINT),--endpoint "$(ENDPOINT)") $(if $(ROWS),--rows $(ROWS)) $(if $(INSTRUMENTATION),--instrumentation $(INSTRUMENTATION))
 
 clean: ## Remove run state and caches (keeps results/)
 	rm -rf .run .pytest_cache .mypy_cache .ruff_cache
