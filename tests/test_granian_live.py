@@ -19,6 +19,7 @@ import httpx
 import psutil
 import pytest
 
+from bench.matrix.steps import in_flight
 from bench.procs import running_row
 from services.instrumentation.collectors import _proc_net_backlog
 from tests.scrape import scrape
@@ -71,6 +72,9 @@ def test_requests_beyond_the_threads_wait_inside_granian(tmp_path: Path) -> None
             # Granian's exporter refreshes every second: wait for its figure.
             wait_for(lambda: scrape(server.metrics_url).value("granian_blocking_queue") == 2)
             during = scrape(server.metrics_url)
+            with httpx.Client() as client:
+                # What the matrix waits on between steps counts Granian's queue too.
+                assert in_flight(client, server.metrics_url) == 3
         assert during.value("bench_worker_slots") == 1
         assert during.value("bench_listen_backlog") == 0
         assert during.value("http_server_active_requests", route="/io") == 1

@@ -86,12 +86,21 @@ def _children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+# What a row holds unanswered: requests inside the app, connections in the
+# listen queue, and requests a server queues itself (Granian accepts up to
+# its backpressure and queues them for its threads; its series is relayed
+# on the row's /metrics, docs/metrics.md). Rows without one export nothing.
+IN_FLIGHT_FAMILIES = frozenset(
+    {"http_server_active_requests", "bench_listen_backlog", "granian_blocking_queue"}
+)
+
+
 def in_flight(client: httpx.Client, metrics_url: str) -> float:
-    """Requests inside the row plus connections waiting in its listen queue."""
+    """Requests the row has taken or queued and not yet answered."""
     text = client.get(metrics_url, timeout=5.0).text
     total = 0.0
     for family in text_string_to_metric_families(text):
-        if family.name in {"http_server_active_requests", "bench_listen_backlog"}:
+        if family.name in IN_FLIGHT_FAMILIES:
             total += sum(sample.value for sample in family.samples)
     return total
 
