@@ -25,6 +25,7 @@ from bench.k6_promql import (
     window_rate,
 )
 from bench.paths import GRAFANA_DIR
+from services.servers import granian
 
 DASHBOARD_UID = "sync-async-compare"
 DASHBOARD_PATH = GRAFANA_DIR / "dashboards" / f"{DASHBOARD_UID}.json"
@@ -265,8 +266,16 @@ def concurrency_panels() -> list[Panel]:
         timeseries(
             "Listen backlog",
             "Connections the kernel accepted that no worker has taken yet (worst value over "
-            "10 s). Growing backlog = users waiting before the server even sees them.",
-            targets((f"service:bench_listen_backlog:max10s{{{SERVICE}}}", "{{service}}")),
+            "10 s). Growing backlog = users waiting before the server even sees them. Granian "
+            "rows accept at once and queue requests themselves: their wait is Granian's own "
+            "queue (worst over 10 s, summed over workers).",
+            targets(
+                (f"service:bench_listen_backlog:max10s{{{SERVICE}}}", "{{service}}"),
+                (
+                    f"sum by (service) (max_over_time({granian.QUEUE_SERIES}{{{SERVICE}}}[10s]))",
+                    "{{service}} in Granian's queue",
+                ),
+            ),
             "short",
         ),
         timeseries(

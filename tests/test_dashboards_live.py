@@ -58,8 +58,8 @@ from tests.grafana_emulation import (
 from tests.k6_series import K6_METRICS
 
 # One row per kind of panel: slots and backlog (sync), many slots (gthread),
-# event-loop lag and thread pool (async).
-ROWS_UNDER_TEST = ("flask-sync", "flask-threads", "fastapi-async")
+# event-loop lag and thread pool (async), a server's own queue (Granian).
+ROWS_UNDER_TEST = ("flask-sync", "flask-threads", "fastapi-async", "flask-granian")
 K6_ROW = "flask-sync"
 K6_SCRIPT = Path(__file__).parent / "data" / "k6-dashboards.js"
 SCRAPE_WAIT_S = 20.0

@@ -18,6 +18,7 @@ from bench.matrix.records import STEPS_DIR, StepRecord
 from bench.matrix.stacks import RowTarget, Stack, StackUnavailableError
 from bench.matrix.workloads import Workload
 from bench.paths import LOADTESTS_DIR
+from services.servers import granian
 
 SCRIPT = LOADTESTS_DIR / "bench-step.js"
 VU_CAP = 1000  # k6 on one core: beyond this, VU start-up itself skews the step
@@ -91,7 +92,7 @@ def _children_cpu_seconds() -> float:
 # its backpressure and queues them for its threads; its series is relayed
 # on the row's /metrics, docs/metrics.md). Rows without one export nothing.
 IN_FLIGHT_FAMILIES = frozenset(
-    {"http_server_active_requests", "bench_listen_backlog", "granian_blocking_queue"}
+    {"http_server_active_requests", "bench_listen_backlog", granian.QUEUE_SERIES}
 )
 
 

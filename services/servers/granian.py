@@ -41,6 +41,9 @@ KILL_TIMEOUT_S = 5
 EXPORTER_INTERVAL_S = 1
 # Where main() tells the metrics server the exporter's port (see main()).
 EXPORTER_PORT_OPTION = "--metrics-port"
+# The relayed series the harness reads (the dashboard, the matrix's wait
+# between steps): requests Granian holds for a blocking thread, per worker.
+QUEUE_SERIES = "granian_blocking_queue"
 
 WORKERS = Knob("WORKERS", "BENCH_WORKERS", "1")
 # Granian's default is backpressure / 2 threads per worker (1,024 with our
