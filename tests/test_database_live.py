@@ -1,0 +1,200 @@
+"""/db/* against real servers and a real PostgreSQL: concurrency, pool metrics, faults.
+
+The seed's claim on the database: three users at once on /db/sleep?ms=1000.
+Timings are asserted as wide-margin ratios (tests/test_concurrency.py).
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bench.postgres import running_postgres
+from bench.procs import free_port, running_row
+from services.rows import ROWS, Row
+from services.settings import load_settings
+from tests.concurrent_requests import Timed, fire_together, spread
+from tests.scrape import scrape
+from tests.test_metrics_live import in_background, settle, wait_for
+
+pytestmark = pytest.mark.live
+
+USERS = 3
+SERIALISED = 2.0
+OVERLAPPED = 1.6
+ROW_IDS = [row.name for row in ROWS]
+
+
+def three_users(base_url: str, path: str = "/db/sleep?ms=1000") -> list[Timed]:
+    results = fire_together(base_url + path, USERS)
+    assert [result.status for result in results] == [200] * USERS
+    return results
+
+
+@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+def test_db_endpoints_and_pool_metrics_on_every_row(
+    row: Row, database_url: str, tmp_path: Path
+) -> None:
+    """Two workers where the server has them: one pool each, counted once each."""
+    settings = load_settings(row.name, {"BENCH_WORKERS": "2", "BENCH_DB_POOL": "3"})
+    knobs = {"workers": 2, "db_pool": 3, "database_url": database_url}
+    with running_row(row.name, tmp_path, extra_knobs=knobs) as server:
+        for _ in range(2 * settings.workers):  # reach every worker's pool
+            query = httpx.get(f"{server.base_url}/db/query", timeout=10)
+            assert query.status_code == 200, query.text
+            assert query.json()["name"] == f"item-{query.json()['id']}"
+        with in_background(f"{server.base_url}/db/sleep?ms=2000", 2):
+            wait_for(lambda: scrape(server.metrics_url).value("bench_db_pool_in_use") == 2)
+        wait_for(lambda: scrape(server.metrics_url).value("bench_db_pool_in_use") == 0)
+        settle()
+        after = scrape(server.metrics_url)
+    assert after.value("bench_db_pool_waiting") == 0
+    assert after.value("bench_db_pool_wait_seconds_count") == 2 * settings.workers + 2
+    # Each worker that served a request opened its own pool of 3.
+    assert 3 <= after.value("bench_db_pool_size") <= 3 * settings.workers
+
+
+def test_one_sync_worker_serialises_three_users_on_the_database(
+    database_url: str, tmp_path: Path
+) -> None:
+    with running_row("flask-sync", tmp_path, workers=1, database_url=database_url) as server:
+        results = three_users(server.base_url)
+    times = sorted(result.elapsed_s for result in results)
+    assert spread(results) >= SERIALISED, times
+    assert times[1] / times[0] >= 1.4, times
+
+
+@pytest.mark.parametrize("driver", ["asyncpg", "psycopg"])
+def test_an_event_loop_overlaps_three_users_on_the_database(
+    driver: str, database_url: str, tmp_path: Path
+) -> None:
+    knobs = {"database_url": database_url, "db_driver": driver, "db_pool": 3}
+    with running_row("fastapi-async", tmp_path, extra_knobs=knobs) as server:
+        httpx.get(f"{server.base_url}/db/query", timeout=10)  # the pool exists
+        results = three_users(server.base_url)
+    assert spread(results) <= OVERLAPPED, [result.elapsed_s for result in results]
+
+
+def test_flask_gevent_overlaps_three_users_on_the_database(
+    database_url: str, tmp_path: Path
+) -> None:
+    """psycopg's C wait would block the hub; under gevent it must wait cooperatively."""
+    with running_row("flask-gevent", tmp_path, workers=1, database_url=database_url) as server:
+        httpx.get(f"{server.base_url}/db/query", timeout=10)
+        results = three_users(server.base_url)
+    assert spread(results) <= OVERLAPPED, [result.elapsed_s for result in results]
+
+
+def test_a_pool_of_two_makes_the_third_user_wait(database_url: str, tmp_path: Path) -> None:
+    """~1/1/2 s, and while the third waits the waiting gauge shows it."""
+    knobs = {"database_url": database_url, "db_pool": 2}
+    with running_row("fastapi-async", tmp_path, extra_knobs=knobs) as server:
+        httpx.get(f"{server.base_url}/db/query", timeout=10)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            future = pool.submit(three_users, server.base_url, "/db/sleep?ms=2000")
+            wait_for(lambda: scrape(server.metrics_url).value("bench_db_pool_waiting") == 1)
+            during = scrape(server.metrics_url)
+            results = future.result(timeout=30)
+        settle()
+        after = scrape(server.metrics_url)
+    times = sorted(result.elapsed_s for result in results)
+    assert times[1] / times[0] <= OVERLAPPED, times
+    assert times[2] / times[0] >= 1.6, times
+    assert during.value("bench_db_pool_in_use") == 2
+    assert during.value("bench_db_pool_size") == 2
+    assert (after.value("bench_db_pool_waiting"), after.value("bench_db_pool_in_use")) == (0, 0)
+    # The third request waited about one sleep for its connection.
+    wait = "bench_db_pool_wait_seconds"
+    assert after.value(f"{wait}_count") - after.value(f"{wait}_bucket", le="1.1") == 1
+
+
+FAULT_ROWS = ["flask-sync", "flask-gevent", "fastapi-async", "django-wsgi", "django-asgi"]
+
+
+@pytest.mark.parametrize("row", FAULT_ROWS)
+def test_database_down_is_a_503_naming_it(row: str, tmp_path: Path) -> None:
+    port = free_port()
+    nothing_listens = f"postgresql://bench@127.0.0.1:{port}/bench"
+    knobs = {"database_url": nothing_listens, "db_wait_ms": 1000}
+    with running_row(row, tmp_path, extra_knobs=knobs) as server:
+        for path in ("/db/query", "/db/sleep?ms=10"):
+            started = time.perf_counter()
+            response = httpx.get(f"{server.base_url}{path}", timeout=15)
+            assert time.perf_counter() - started < 10, "the answer must not hang"
+            assert response.status_code == 503, response.text
+            error = response.json()["error"]
+            assert error.startswith(f"database unavailable: PostgreSQL at 127.0.0.1:{port}/bench")
+
+
+@pytest.mark.parametrize("row", ["flask-threads", "fastapi-async", "django-asgi"])
+def test_an_exhausted_pool_is_a_503_after_the_wait_bound(
+    row: str, database_url: str, tmp_path: Path
+) -> None:
+    knobs = {"database_url": database_url, "db_pool": 1, "db_wait_ms": 300}
+    with running_row(row, tmp_path, extra_knobs=knobs) as server:
+        httpx.get(f"{server.base_url}/db/query", timeout=10)
+        with in_background(f"{server.base_url}/db/sleep?ms=3000", 1):
+            wait_for(lambda: scrape(server.metrics_url).value("bench_db_pool_in_use") == 1)
+            started = time.perf_counter()
+            response = httpx.get(f"{server.base_url}/db/query", timeout=10)
+            waited = time.perf_counter() - started
+    assert response.status_code == 503, response.text
+    assert response.json()["error"].startswith("database pool exhausted")
+    assert "within 300 ms (pool of 1" in response.json()["error"]
+    assert 0.25 <= waited < 2.5
+
+
+@pytest.mark.parametrize("row", ["flask-sync", "fastapi-async", "django-wsgi", "django-asgi"])
+def test_the_statement_timeout_bounds_every_query(
+    row: str, database_url: str, tmp_path: Path
+) -> None:
+    knobs = {"database_url": database_url, "db_statement_timeout_ms": 300}
+    with running_row(row, tmp_path, extra_knobs=knobs) as server:
+        started = time.perf_counter()
+        response = httpx.get(f"{server.base_url}/db/sleep?ms=3000", timeout=10)
+        elapsed = time.perf_counter() - started
+        after = httpx.get(f"{server.base_url}/db/query", timeout=10)
+    assert response.status_code == 504, response.text
+    assert response.json()["error"].startswith("database statement timeout")
+    assert elapsed < 2.0
+    assert after.status_code == 200  # the cancelled query's connection is still usable
+
+
+RESTART_CASES = [
+    ("flask-sync", "psycopg"),
+    ("flask-gevent", "psycopg"),
+    ("fastapi-async", "asyncpg"),
+    ("fastapi-async", "psycopg"),
+    ("django-wsgi", "psycopg"),
+    ("django-asgi", "psycopg"),
+]
+
+
+@pytest.mark.parametrize(
+    ("row", "driver"), RESTART_CASES, ids=[f"{row}-{driver}" for row, driver in RESTART_CASES]
+)
+def test_pools_recover_after_a_database_restart(row: str, driver: str, tmp_path: Path) -> None:
+    with running_postgres(tmp_path / "db", free_port()) as cluster:
+        knobs = {"database_url": cluster.url, "db_driver": driver, "db_wait_ms": 1000}
+        with running_row(row, tmp_path, extra_knobs=knobs) as server:
+            url = f"{server.base_url}/db/query"
+            assert httpx.get(url, timeout=10).status_code == 200
+            cluster.stop()
+            down = httpx.get(url, timeout=15)
+            assert down.status_code == 503, down.text
+            assert "database unavailable" in down.json()["error"]
+            cluster.start()
+            statuses = []
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                response = httpx.get(url, timeout=15)
+                statuses.append(response.status_code)
+                if response.status_code == 200:
+                    break
+                time.sleep(0.2)
+    assert statuses[-1] == 200, statuses
+    assert set(statuses) <= {200, 503}, statuses  # never a 500 on the way
