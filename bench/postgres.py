@@ -12,6 +12,7 @@ BENCH_DATABASE_URL replaces all of this with a database of the user's own.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pwd
 import shutil
@@ -100,8 +101,8 @@ class RunAs:
         if self.uid is not None and self.gid is not None:
             os.chown(path, self.uid, self.gid)
 
-    def run(self, argv: list[str], log: Path) -> None:
-        """Run ``argv`` as this user; PostgresError with its output if it fails."""
+    def run(self, argv: list[str], log: Path, *, check: bool = True) -> int:
+        """Run ``argv`` as this user; PostgresError with its output if it fails (``check``)."""
         result = subprocess.run(
             argv,
             user=self.uid,
@@ -115,9 +116,10 @@ class RunAs:
         )
         with log.open("ab") as file:
             file.write(result.stdout)
-        if result.returncode != 0:
+        if check and result.returncode != 0:
             output = result.stdout.decode(errors="replace").strip()
             raise PostgresError(f"{Path(argv[0]).name} failed ({result.returncode}): {output}")
+        return result.returncode
 
 
 def _reachable(path: Path, run_as: RunAs) -> bool:
@@ -166,8 +168,8 @@ class Cluster:
     def url(self) -> str:
         return f"postgresql://{SUPERUSER}@{LOOPBACK}:{self.port}/{DATABASE}"
 
-    def _pg(self, tool: str, *args: str) -> None:
-        self.run_as.run([str(self.bin_dir / tool), *args], self.commands_log)
+    def _pg(self, tool: str, *args: str, check: bool = True) -> int:
+        return self.run_as.run([str(self.bin_dir / tool), *args], self.commands_log, check=check)
 
     def initialise(self) -> None:
         """initdb once; the settings are rewritten every time (the port may change)."""
@@ -195,7 +197,7 @@ class Cluster:
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server if it runs (``fast``: roll back sessions; ``immediate``: abort)."""
-        if not (self.data_dir / "postmaster.pid").exists():
+        if not self.is_running():
             return
         try:
             self._pg(
@@ -203,12 +205,15 @@ class Cluster:
                 "--wait", "--timeout", str(STOP_TIMEOUT_S), "--silent",
             )  # fmt: skip
         except PostgresError:
-            if mode == "immediate" or not (self.data_dir / "postmaster.pid").exists():
+            if mode == "immediate" or not self.is_running():
                 raise
             self.stop("immediate")
 
     def is_running(self) -> bool:
-        return (self.data_dir / "postmaster.pid").exists()
+        """Whether a server runs on this data directory (pg_ctl status; a stale pid file is not)."""
+        if not (self.data_dir / "postmaster.pid").exists():
+            return False
+        return self._pg("pg_ctl", "status", "--pgdata", str(self.data_dir), check=False) == 0
 
     def create_database(self) -> None:
         admin = f"postgresql://{SUPERUSER}@{LOOPBACK}:{self.port}/postgres"
@@ -231,14 +236,17 @@ def seed(url: str) -> None:
 
 
 def cluster_in(run_dir: Path, port: int) -> Cluster:
-    """A cluster under ``run_dir`` (or, if the PostgreSQL user cannot reach it, under /tmp)."""
+    """The cluster of ``run_dir``: in ``run_dir``/postgres or, where the PostgreSQL
+    user cannot reach ``run_dir`` (pytest's 0700 directories, owned by root), in a
+    directory of /tmp named after it, so that stopping later finds the same one."""
     run_as = RunAs.for_this_process()
+    run_dir = run_dir.resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     base = run_dir / "postgres"
     if not _reachable(run_dir, run_as):
-        # e.g. pytest's 0700 temporary directories, owned by root.
-        base = Path(tempfile.mkdtemp(prefix="sab-postgres-"))
-    base.mkdir(exist_ok=True)
+        digest = hashlib.sha256(str(run_dir).encode()).hexdigest()[:16]
+        base = Path(tempfile.gettempdir()) / f"sab-postgres-{digest}"
+    base.mkdir(mode=0o700, exist_ok=True)
     run_as.own(base)
     return Cluster(base, port, find_bin_dir(), run_as)
 
@@ -265,5 +273,5 @@ def running_postgres(run_dir: Path, port: int) -> Iterator[Cluster]:
         yield cluster
     finally:
         cluster.stop()
-        if cluster.base.parent != run_dir:
+        if cluster.base.parent != run_dir.resolve():  # ours, in /tmp
             shutil.rmtree(cluster.base, ignore_errors=True)
