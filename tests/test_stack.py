@@ -343,7 +343,8 @@ def test_down_stops_everything_up_started(stack: tuple[Cli, str]) -> None:
         for port in program.ports:
             assert port_is_free(port), f"{program.name} still holds {port}"
     database = cli.config().database
-    assert database is not None and database.port is not None
+    assert database is not None
+    assert database.port is not None
     assert port_is_free(database.port), "PostgreSQL still runs"
     again = cli.run("down")
     assert again.returncode == 0
