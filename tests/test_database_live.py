@@ -11,10 +11,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import psutil
+import psycopg
 import pytest
 
-from bench.postgres import running_postgres
-from bench.procs import free_port, running_row
+from bench.postgres import running_postgres, seed
+from bench.procs import LOOPBACK, free_port, running_row
+from bench.stack.layout import port_is_free
+from services.database.schema import ROW_COUNT
 from services.rows import ROWS, Row
 from services.settings import load_settings
 from tests.concurrent_requests import Timed, fire_together, spread
@@ -33,6 +37,33 @@ def three_users(base_url: str, path: str = "/db/sleep?ms=1000") -> list[Timed]:
     results = fire_together(base_url + path, USERS)
     assert [result.status for result in results] == [200] * USERS
     return results
+
+
+class Boom(Exception):
+    pass
+
+
+def test_the_throwaway_postgres_is_unprivileged_on_loopback_and_always_stopped(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    with pytest.raises(Boom), running_postgres(tmp_path, port) as cluster:  # noqa: PT012
+        pid = int((cluster.data_dir / "postmaster.pid").read_text().split()[0])
+        server = psutil.Process(pid)
+        assert server.uids().real != 0, "PostgreSQL must not run as root"
+        listening = {
+            (c.laddr.ip, c.laddr.port)
+            for c in server.net_connections("tcp")
+            if c.status == psutil.CONN_LISTEN
+        }
+        assert listening == {(LOOPBACK, port)}
+        seed(cluster.url)  # idempotent: a second seed adds nothing
+        with psycopg.connect(cluster.url) as connection:
+            count = connection.execute("SELECT count(*) FROM bench_items").fetchone()
+        assert count == (ROW_COUNT,)
+        raise Boom
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert port_is_free(port)
 
 
 @pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
