@@ -3,7 +3,8 @@
 - schema.py: the seeded table and the two workload statements (shared with
   bench/postgres.py, which creates and seeds the table);
 - errors.py: what a failed database call answers (503/504 JSON, never 500);
-- accounting.py: the pool metrics, updated around every checkout;
+- accounting.py: the pool metrics, noted around every checkout and flushed
+  with the request metrics;
 - sync_pool.py: psycopg 3 + psycopg_pool.ConnectionPool (WSGI rows, and the
   FastAPI rows' /db/thread/* endpoints);
 - async_pool.py: asyncpg's pool, or psycopg's AsyncConnectionPool

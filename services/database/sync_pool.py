@@ -72,6 +72,9 @@ class SyncDatabase:
         self._lock = threading.Lock()
 
     def _get_pool(self) -> ConnectionPool:
+        pool = self._pool
+        if pool is not None and self._pid == os.getpid():  # every request but the first
+            return pool
         with self._lock:
             if self._pool is None or self._pid != os.getpid():
                 # A pool inherited through fork belongs to the parent: leave it be.
