@@ -165,17 +165,22 @@ FAULT_ROWS = ["flask-sync", "flask-gevent", "fastapi-async", "django-wsgi", "dja
 
 @pytest.mark.parametrize("row", FAULT_ROWS)
 def test_database_down_is_a_503_naming_it(row: str, tmp_path: Path) -> None:
+    """The first request waits at most the wait bound; once the row knows the database
+    is down, the next ones are answered at once."""
     port = free_port()
     nothing_listens = f"postgresql://bench@127.0.0.1:{port}/bench"
-    knobs = {"database_url": nothing_listens, "db_wait_ms": 1000}
+    knobs = {"database_url": nothing_listens, "db_wait_ms": 3000}
+    elapsed = []
     with running_row(row, tmp_path, extra_knobs=knobs) as server:
-        for path in ("/db/query", "/db/sleep?ms=10"):
+        for path in ("/db/query", "/db/sleep?ms=10", "/db/query"):
             started = time.perf_counter()
             response = httpx.get(f"{server.base_url}{path}", timeout=15)
-            assert time.perf_counter() - started < 10, "the answer must not hang"
+            elapsed.append(time.perf_counter() - started)
             assert response.status_code == 503, response.text
             error = response.json()["error"]
             assert error.startswith(f"database unavailable: PostgreSQL at 127.0.0.1:{port}/bench")
+    assert elapsed[0] < 6.0, elapsed  # the wait bound and one probe, never a hang
+    assert max(elapsed[1:]) < 1.0, elapsed
 
 
 @pytest.mark.parametrize("row", ["flask-threads", "fastapi-async", "django-asgi"])
@@ -226,15 +231,24 @@ RESTART_CASES = [
     ("row", "driver"), RESTART_CASES, ids=[f"{row}-{driver}" for row, driver in RESTART_CASES]
 )
 def test_pools_recover_after_a_database_restart(row: str, driver: str, tmp_path: Path) -> None:
+    """A pool of one, so that the outage is seen through every path: the pooled
+    connection the restart broke, the pool that cannot reconnect, the fast failure."""
     with running_postgres(tmp_path / "db", free_port()) as cluster:
-        knobs = {"database_url": cluster.url, "db_driver": driver, "db_wait_ms": 1000}
+        knobs = {
+            "database_url": cluster.url,
+            "db_driver": driver,
+            "db_wait_ms": 1000,
+            "db_pool": 1,
+        }
         with running_row(row, tmp_path, extra_knobs=knobs) as server:
             url = f"{server.base_url}/db/query"
             assert httpx.get(url, timeout=10).status_code == 200
             cluster.stop()
-            down = httpx.get(url, timeout=15)
-            assert down.status_code == 503, down.text
-            assert "database unavailable" in down.json()["error"]
+            for _ in range(3):
+                down = httpx.get(url, timeout=15)
+                assert down.status_code == 503, down.text
+                assert "database unavailable" in down.json()["error"]
+            assert down.elapsed.total_seconds() < 1.0
             cluster.start()
             statuses = []
             deadline = time.monotonic() + 20

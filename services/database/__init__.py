@@ -3,6 +3,7 @@
 - schema.py: the seeded table and the two workload statements (shared with
   bench/postgres.py, which creates and seeds the table);
 - errors.py: what a failed database call answers (503/504 JSON, never 500);
+- outage.py: database down or pool exhausted, and failing fast while down;
 - accounting.py: the pool metrics, noted around every checkout and flushed
   with the request metrics;
 - sync_pool.py: psycopg 3 + psycopg_pool.ConnectionPool (WSGI rows, and the

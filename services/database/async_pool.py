@@ -21,6 +21,7 @@ from services.database.errors import (
     statement_timeout,
     unreachable,
 )
+from services.database.outage import PROBE_TIMEOUT_S, Outage
 from services.database.schema import (
     QUERY_ASYNCPG,
     QUERY_PSYCOPG,
@@ -29,7 +30,7 @@ from services.database.schema import (
     item_body,
     random_id,
 )
-from services.database.sync_pool import PROBE_TIMEOUT_S, classify, connection_kwargs, probe
+from services.database.sync_pool import RECONNECT_TIMEOUT_S, classify, connection_kwargs
 from services.settings import DatabaseSettings
 
 CONNECT_TIMEOUT_S = 5.0
@@ -120,6 +121,7 @@ class PsycopgAsyncBackend:
         self.accounting = accounting
         self._pool: AsyncConnectionPool | None = None
         self._lock = asyncio.Lock()
+        self.outage = Outage(settings)
 
     async def _get_pool(self) -> AsyncConnectionPool:
         if self._pool is not None:
@@ -134,6 +136,7 @@ class PsycopgAsyncBackend:
                     open=False,
                     timeout=self.settings.wait_ms / 1000,
                     kwargs=connection_kwargs(self.settings),
+                    reconnect_timeout=RECONNECT_TIMEOUT_S,
                 )
                 await pool.open(wait=False)
                 self._pool = pool
@@ -144,11 +147,15 @@ class PsycopgAsyncBackend:
         pool = await self._get_pool()
         since = self.accounting.asking()
         try:
+            if self.outage.down:  # the probe is a blocking connect: off the loop
+                await asyncio.to_thread(self.outage.check)
             connection = await pool.getconn()
+        except DatabaseError:
+            self.accounting.gave_up(since)
+            raise
         except PoolTimeout:
             self.accounting.gave_up(since)
-            # The probe is a blocking connect: keep it off the loop.
-            raise await asyncio.to_thread(probe, self.settings) from None
+            raise await asyncio.to_thread(self.outage.after_timeout) from None
         except psycopg.Error as error:
             self.accounting.gave_up(since)
             raise unreachable(self.settings.url, error) from None

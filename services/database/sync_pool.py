@@ -20,18 +20,17 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from services.database.accounting import PoolAccounting
-from services.database.errors import (
-    DatabaseError,
-    pool_exhausted,
-    statement_timeout,
-    unreachable,
-)
+from services.database.errors import DatabaseError, statement_timeout, unreachable
+from services.database.outage import Outage
 from services.database.schema import QUERY_PSYCOPG, SLEEP_PSYCOPG, item_body, random_id
 from services.settings import DatabaseSettings
 
 DRIVER = "psycopg"
 CONNECT_TIMEOUT_S = 5
-PROBE_TIMEOUT_S = 2
+# A pool gives up a reconnection that keeps failing after this long (psycopg's
+# default is 5 minutes); the next request then starts a new one at once, so
+# after a long outage the pool refills as soon as the database is back.
+RECONNECT_TIMEOUT_S = 10.0
 
 
 def connection_kwargs(settings: DatabaseSettings) -> dict[str, Any]:
@@ -50,15 +49,6 @@ def classify(settings: DatabaseSettings, error: psycopg.Error) -> DatabaseError:
     return unreachable(settings.url, error)
 
 
-def probe(settings: DatabaseSettings) -> DatabaseError:
-    """After a checkout timed out: was the database down, or the pool exhausted?"""
-    try:
-        psycopg.connect(settings.url, connect_timeout=PROBE_TIMEOUT_S).close()
-    except psycopg.Error as error:
-        return unreachable(settings.url, error)
-    return pool_exhausted(settings.url, settings.wait_ms, settings.pool)
-
-
 class SyncDatabase:
     """The process's psycopg pool; ``sleep`` and ``query`` are the two workloads."""
 
@@ -70,6 +60,7 @@ class SyncDatabase:
         self._pool: ConnectionPool | None = None
         self._pid = 0
         self._lock = threading.Lock()
+        self.outage = Outage(settings)
 
     def _get_pool(self) -> ConnectionPool:
         pool = self._pool
@@ -87,6 +78,7 @@ class SyncDatabase:
                     timeout=self.settings.wait_ms / 1000,
                     kwargs=connection_kwargs(self.settings),
                     name=f"bench-{os.getpid()}",
+                    reconnect_timeout=RECONNECT_TIMEOUT_S,
                 )
                 self._pool.open(wait=False)
                 self._pid = os.getpid()
@@ -98,10 +90,14 @@ class SyncDatabase:
         pool = self._get_pool()
         since = self.accounting.asking()
         try:
+            self.outage.check()
             connection = pool.getconn()
+        except DatabaseError:
+            self.accounting.gave_up(since)
+            raise
         except PoolTimeout:
             self.accounting.gave_up(since)
-            raise probe(self.settings) from None
+            raise self.outage.after_timeout() from None
         except psycopg.Error as error:
             self.accounting.gave_up(since)
             raise unreachable(self.settings.url, error) from None

@@ -20,8 +20,8 @@ from psycopg_pool import PoolTimeout
 
 from services.database.accounting import PoolAccounting
 from services.database.errors import DatabaseError, statement_timeout, unreachable
+from services.database.outage import Outage
 from services.database.schema import random_id
-from services.database.sync_pool import probe
 from services.settings import DatabaseSettings
 
 DRIVER = "django-orm"
@@ -36,11 +36,12 @@ class DjangoDatabase:
         self.settings = settings
         self.accounting = accounting
         self._counted_pid = 0
+        self.outage = Outage(settings)
 
     def _error(self, error: DjangoDatabaseError) -> DatabaseError:
         cause = error.__cause__
         if isinstance(cause, PoolTimeout):
-            return probe(self.settings)
+            return self.outage.after_timeout()
         if isinstance(cause, psycopg_errors.QueryCanceled):
             return statement_timeout(self.settings.url, self.settings.statement_timeout_ms)
         return unreachable(self.settings.url, cause or error)
@@ -51,7 +52,11 @@ class DjangoDatabase:
             self.accounting.opened(self.settings.pool)
         since = self.accounting.asking()
         try:
+            self.outage.check()
             connection.ensure_connection()
+        except DatabaseError:
+            self.accounting.gave_up(since)
+            raise
         except DjangoDatabaseError as error:
             self.accounting.gave_up(since)
             raise self._error(error) from None

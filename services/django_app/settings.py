@@ -45,6 +45,8 @@ def django_databases(settings: DatabaseSettings) -> dict[str, dict[str, Any]]:
                     "min_size": settings.pool,
                     "max_size": settings.pool,
                     "timeout": settings.wait_ms / 1000,
+                    # as services/database/sync_pool.py: refill soon after an outage
+                    "reconnect_timeout": 10.0,
                 },
                 "connect_timeout": 5,
                 "options": f"-c statement_timeout={settings.statement_timeout_ms}",
