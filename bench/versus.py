@@ -10,6 +10,11 @@ An A/A control runs first: the baseline against itself. Its interval must
 hold 1 (else the method is biased here, and the run says so and exits 1),
 and its per-round range is the noise floor: a row is called faster or
 slower only when its whole interval lies outside that range.
+
+``--instrumentation off`` runs both sides on the bare app (as `bench
+overhead`'s bare side): the servers and frameworks alone, without the
+metrics every row normally carries, which cost more on multiprocess rows
+(gunicorn, Granian) than on in-process ones (uvicorn).
 """
 
 from __future__ import annotations
@@ -91,6 +96,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument("--vus", type=int, default=8, help="closed-loop k6 users per side")
     parser.add_argument("--method", choices=METHODS, default="simultaneous")
     parser.add_argument(
+        "--instrumentation",
+        choices=("on", "off"),
+        default="on",
+        help="off: both sides serve the bare app, without the metrics (default: on)",
+    )
+    parser.add_argument(
         "--no-control", action="store_true", help="skip the A/A control (baseline vs itself)"
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
@@ -140,7 +151,11 @@ def run(args: argparse.Namespace) -> int:
         f"{args.endpoint}, {args.vus} VUs per side, {args.seconds:g} s x {args.rounds} rounds, "
         f"{args.method}; baseline {baseline}"
     )
-    print(f"{split_cores().describe()}; default knobs (sync rows: 1 worker)\n")
+    print(
+        f"{split_cores().describe()}; default knobs (sync rows: 1 worker); "
+        f"instrumentation {args.instrumentation}\n"
+    )
+    knobs = {"instrumentation": args.instrumentation}
     print(
         f"{'row':<24}{'req/cpu-s':>9}{'base':>9}{'ratio':>8}{'95% interval':>14}"
         f"{'per-round':>14}{'rps x':>7}  verdict"
@@ -153,8 +168,8 @@ def run(args: argparse.Namespace) -> int:
 
         def compare(row: str) -> Comparison:
             result = measure(
-                Contender(row),
-                Contender(baseline),
+                Contender(row, knobs),
+                Contender(baseline, knobs),
                 args.rounds,
                 load,
                 workdir=workdir,
@@ -179,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
             "endpoint": args.endpoint,
             "load": asdict(load),
             "rounds": args.rounds,
+            "instrumentation": args.instrumentation,
             "control_passed": control_ok if not args.no_control else None,
             "comparisons": [asdict(c) | {"verdict": c.verdict(noise)} for c in comparisons],
         }

@@ -102,6 +102,16 @@ ROWS: tuple[Row, ...] = (
         8009,
         knob_defaults=(("BENCH_LOOP", "asyncio"),),
     ),
+    Row(
+        "fastapi-granian",
+        "fastapi",
+        "asgi",
+        "granian",
+        "asgi",
+        "services.fastapi_app.asgi:app",
+        8010,
+    ),
+    Row("flask-granian", "flask", "wsgi", "granian", "wsgi", "services.flask_app.wsgi:app", 8011),
 )
 
 ROWS_BY_NAME: dict[str, Row] = {row.name: row for row in ROWS}

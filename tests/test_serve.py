@@ -66,6 +66,26 @@ def test_the_asgi_worker_and_the_loop_knob() -> None:
     assert switched[switched.index("--loop") + 1] == "asyncio"
 
 
+def test_granian_rows_get_their_interface_and_pool() -> None:
+    wsgi = build_command(
+        load_settings("flask-granian", {"BENCH_WORKERS": "2", "BENCH_THREADS": "8"})
+    )
+    assert wsgi[:3] == ["python", "-m", "services.servers.granian"]
+    assert wsgi[wsgi.index("--interface") + 1] == "wsgi"
+    assert wsgi[wsgi.index("--workers") + 1] == "2"
+    assert wsgi[wsgi.index("--blocking-threads") + 1] == "8"
+    assert "--loop" not in wsgi
+    asgi = build_command(load_settings("fastapi-granian", {"BENCH_THREADS": "8"}))
+    assert asgi[asgi.index("--interface") + 1] == "asgi"
+    assert asgi[asgi.index("--loop") + 1] == "uvloop"
+    assert "--blocking-threads" not in asgi  # Granian refuses more than 1 on ASGI
+    assert load_settings("flask-granian", {"BENCH_THREADS": "8"}).total_slots == 8
+    assert load_settings("fastapi-granian", {}).total_slots is None
+    assert "--metrics" in asgi
+    bare = build_command(load_settings("flask-granian", {"BENCH_INSTRUMENTATION": "off"}))
+    assert "--metrics" not in bare  # Granian's exporter is part of the metrics' cost
+
+
 def test_a_knob_of_another_server_is_not_exported() -> None:
     """BENCH_THREADS means nothing to uvicorn: it does not reach its environment."""
     settings = load_settings("fastapi-async", {"BENCH_THREADS": "8", "BENCH_WORKERS": "3"})

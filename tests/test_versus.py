@@ -78,6 +78,22 @@ def test_control_and_row_printed_and_written(tmp_path: Path) -> None:
     assert row["verdict"] in row_line
 
 
+@pytest.mark.live
+def test_both_sides_can_run_the_bare_app(tmp_path: Path) -> None:
+    output = tmp_path / "versus.json"
+    result = bench_versus(
+        "--rows", "flask-granian", "--instrumentation", "off", "--no-control",
+        "--rounds", "1", "--seconds", "1", "--json", str(output),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "instrumentation off" in result.stdout
+    written = json.loads(output.read_text())
+    assert written["instrumentation"] == "off"
+    [row] = written["comparisons"]
+    assert row["row"] == "flask-granian"
+    assert row["row_efficiency"] > 0
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

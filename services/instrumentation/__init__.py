@@ -26,6 +26,7 @@ def instrument_wsgi(app: WSGIApplication, settings: RowSettings) -> WSGIApplicat
     """Wrap a WSGI app with the request metrics (the bare app when instrumentation is off)."""
     if not settings.instrumented:
         return app
+    settings.server.app_loaded(settings)
     return WSGIMetricsMiddleware(app, route_labels("wsgi"))
 
 
@@ -37,6 +38,7 @@ def instrument_asgi(app: ASGIApp, settings: RowSettings, *, app_handles_lifespan
     """
     if not settings.instrumented:
         return app
+    settings.server.app_loaded(settings)
     return ASGIMetricsMiddleware(
         app,
         route_labels=route_labels("asgi"),

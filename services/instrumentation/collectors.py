@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import os
 import socket
 import struct
+import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from services.instrumentation.metrics import (
@@ -28,8 +33,8 @@ from services.settings import RowSettings
 _TCP_INFO_TO_UNACKED = struct.Struct("8B5I")
 
 
-def _socket_fds() -> Iterator[int]:
-    for link in Path("/proc/self/fd").iterdir():
+def _socket_fds(pid: int | str = "self") -> Iterator[int]:
+    for link in Path(f"/proc/{pid}/fd").iterdir():
         with contextlib.suppress(OSError):  # closed since the listing
             if str(link.readlink()).startswith("socket:"):
                 yield int(link.name)
@@ -67,6 +72,80 @@ def listen_backlog(port: int) -> int:
     the kernel's whole socket table: 9 ms of CPU per scrape on this VM.
     """
     return sum(_accept_queue(fd, port) for fd in _socket_fds())
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_SYS_PIDFD_GETFD = 438  # the same number on every architecture (Linux >= 5.6)
+
+
+def _borrowed_accept_queue(pidfd: int, fd: int, port: int) -> int:
+    """_accept_queue of another process's ``fd``, through a copy taken with pidfd_getfd."""
+    copy = _LIBC.syscall(_SYS_PIDFD_GETFD, pidfd, fd, 0)
+    if copy < 0:
+        error = ctypes.get_errno()
+        if error == errno.EBADF:  # closed since the listing
+            return 0
+        raise OSError(error, f"pidfd_getfd: {os.strerror(error)}")
+    try:
+        return _accept_queue(copy, port)
+    finally:
+        os.close(copy)
+
+
+_TCP_LISTEN = "0A"  # st in /proc/net/tcp (include/net/tcp_states.h)
+
+
+def _proc_net_backlog(port: int) -> int:
+    """Sum of rx_queue over LISTEN sockets on ``port`` in /proc/net/tcp{,6} (the slow way)."""
+    total = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), Path(table).open() as lines:
+            next(lines)  # header
+            for line in lines:
+                fields = line.split()
+                local, state, queues = fields[1], fields[3], fields[4]
+                if state == _TCP_LISTEN and int(local.rpartition(":")[2], 16) == port:
+                    total += int(queues.partition(":")[2], 16)
+    return total
+
+
+def _copied_backlog(port: int, worker_pids: list[int]) -> int:
+    total = 0
+    for pid in worker_pids:
+        with contextlib.suppress(ProcessLookupError, FileNotFoundError):  # exited meanwhile
+            pidfd = os.pidfd_open(pid)
+            try:
+                total += sum(_borrowed_accept_queue(pidfd, fd, port) for fd in _socket_fds(pid))
+            finally:
+                os.close(pidfd)
+    return total
+
+
+class WorkersListenBacklog:
+    """listen_backlog for servers whose workers each open their own socket (Granian).
+
+    The parent copies each worker's socket descriptors with pidfd_getfd (it
+    may: they are its children) and asks TCP_INFO of the copies. Where the
+    kernel or a container's seccomp profile refuses that call, it says so
+    once and reads /proc/net/tcp from then on: the same figure, at more CPU.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.copying = True
+
+    def read(self, worker_pids: list[int]) -> int:
+        if self.copying:
+            try:
+                return _copied_backlog(self.port, worker_pids)
+            except OSError as error:
+                self.copying = False
+                print(
+                    f"[metrics] {error}: bench_listen_backlog reads /proc/net/tcp from now on",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        return _proc_net_backlog(self.port)
 
 
 class ProcessTreeCpu:
@@ -109,9 +188,17 @@ class ServerCollector(Collector):
         self.settings = settings
         self.cpu = ProcessTreeCpu(root_pid)
         self.requests_source = requests_source
+        self.workers_backlog = (
+            WorkersListenBacklog(settings.port) if settings.server.listeners_in_workers else None
+        )
+
+    def _listen_backlog(self) -> int:
+        if self.workers_backlog is not None:
+            return self.workers_backlog.read([child.pid for child in self.cpu.root.children()])
+        return listen_backlog(self.settings.port)
 
     def collect(self) -> Iterator[Metric]:
-        yield GaugeMetricFamily(*LISTEN_BACKLOG, value=listen_backlog(self.settings.port))
+        yield GaugeMetricFamily(*LISTEN_BACKLOG, value=self._listen_backlog())
         yield GaugeMetricFamily(*WORKER_BUSY, value=active_requests_total(self.requests_source))
         yield CounterMetricFamily(*PROCESS_CPU, value=self.cpu.total_seconds())
         info = GaugeMetricFamily(*SERVICE_INFO, labels=SERVICE_INFO_LABELS)
@@ -129,3 +216,23 @@ class ServerCollector(Collector):
             1.0,
         )
         yield info
+
+
+class RelayedExporter(Collector):
+    """Another exporter's series, served with ours: a server's own metrics (Granian's).
+
+    Fetched at scrape time from 127.0.0.1; if it does not answer in time its
+    series are missing from that scrape, and ours are still served.
+    """
+
+    def __init__(self, port: int, timeout_s: float = 0.5) -> None:
+        self.url = f"http://127.0.0.1:{port}/metrics"
+        self.timeout_s = timeout_s
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            with urllib.request.urlopen(self.url, timeout=self.timeout_s) as response:  # noqa: S310 - our own loopback URL
+                text = response.read().decode()
+        except OSError:
+            return
+        yield from text_string_to_metric_families(text)

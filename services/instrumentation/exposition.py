@@ -8,7 +8,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from services.instrumentation.collectors import ServerCollector
+from services.instrumentation.collectors import RelayedExporter, ServerCollector
 from services.instrumentation.metrics import ACTIVE_REQUESTS
 from services.settings import RowSettings
 
@@ -18,12 +18,13 @@ def multiprocess_mode(settings: RowSettings) -> bool:
     return settings.server.metrics == "multiprocess"
 
 
-def start_metrics_server(settings: RowSettings) -> None:
+def start_metrics_server(settings: RowSettings, *, relay_port: int | None = None) -> None:
     """Serve /metrics on settings.metrics_port from a daemon thread of this process.
 
     Called in the parent of a multiprocess server (gunicorn's master:
     aggregate every worker's files) or in the single process of an in-process
-    one (uvicorn: the default registry).
+    one (uvicorn: the default registry). ``relay_port``: a server's own
+    exporter on 127.0.0.1 whose series are served with ours (Granian's).
     """
     requests_source: Collector
     if multiprocess_mode(settings):
@@ -33,4 +34,6 @@ def start_metrics_server(settings: RowSettings) -> None:
         registry = REGISTRY
         requests_source = ACTIVE_REQUESTS
     registry.register(ServerCollector(settings, os.getpid(), requests_source))
+    if relay_port is not None:
+        registry.register(RelayedExporter(relay_port))
     start_http_server(settings.metrics_port, addr=settings.host, registry=registry)

@@ -28,7 +28,10 @@ The contract (services/servers/base.py), for a new server kind:
 - ``has_slots(worker_class)``, ``slots_per_worker(settings)``: the row's
   request slots (None: unbounded, an event loop);
 - ``processes(settings)``, ``threads(settings)``: bench_service_info's
-  ``workers`` and ``threads`` labels.
+  ``workers`` and ``threads`` labels;
+- optionally ``listeners_in_workers`` (each worker has its own listening
+  socket) and ``app_loaded(settings)`` (per-worker setup where the server
+  has no post-fork hook).
 
 The stable interface is ``ServerKind``, ``Knob``, ``SettingsError``,
 ``MetricsMode``, ``SERVERS`` and ``get_server``.
@@ -46,6 +49,7 @@ __all__ = ["SERVERS", "Knob", "MetricsMode", "ServerKind", "SettingsError", "get
 SERVERS: dict[str, str] = {
     "gunicorn": "services.servers.gunicorn:SERVER",
     "uvicorn": "services.servers.uvicorn:SERVER",
+    "granian": "services.servers.granian:SERVER",
 }
 
 

@@ -73,6 +73,10 @@ class ServerKind(ABC):
     worker_classes: ClassVar[tuple[str, ...]]
     # Where /metrics is served: see MetricsMode.
     metrics: ClassVar[MetricsMode]
+    # True where each worker opens its own listening socket (SO_REUSEPORT)
+    # instead of inheriting the parent's: the listen backlog is then read
+    # from the workers' sockets (services/instrumentation/collectors.py).
+    listeners_in_workers: ClassVar[bool] = False
 
     @abstractmethod
     def knobs(self, worker_class: str) -> tuple[Knob, ...]:
@@ -97,6 +101,14 @@ class ServerKind(ABC):
     def threads(self, settings: RowSettings) -> int:
         """Threads per worker (bench_service_info's ``threads``)."""
         return 1
+
+    def app_loaded(self, settings: RowSettings) -> None:
+        """Called in each worker once the instrumented app is imported.
+
+        For servers with no post-fork hook of their own (gunicorn sets its
+        slots in post_worker_init); the default does nothing.
+        """
+        return
 
     def environment(self, settings: RowSettings) -> dict[str, str]:
         """Variables the server needs beyond the BENCH_* settings.
