@@ -235,20 +235,45 @@ def seed(url: str) -> None:
             connection.execute("ANALYZE bench_items")
 
 
-def cluster_in(run_dir: Path, port: int) -> Cluster:
-    """The cluster of ``run_dir``: in ``run_dir``/postgres or, where the PostgreSQL
-    user cannot reach ``run_dir`` (pytest's 0700 directories, owned by root), in a
-    directory of /tmp named after it, so that stopping later finds the same one."""
-    run_as = RunAs.for_this_process()
+def cluster_base(run_dir: Path, run_as: RunAs) -> Path:
+    """Where the cluster of ``run_dir`` lives: ``run_dir``/postgres or, where the
+    PostgreSQL user cannot reach ``run_dir`` (pytest's 0700 directories, owned by
+    root), a directory of /tmp named after it, so that stopping finds the same one."""
     run_dir = run_dir.resolve()
+    if _reachable(run_dir, run_as):
+        return run_dir / "postgres"
+    digest = hashlib.sha256(str(run_dir).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"sab-postgres-{digest}"
+
+
+def cluster_in(run_dir: Path, port: int) -> Cluster:
+    """The cluster of ``run_dir`` (its directory created, owned by the PostgreSQL user)."""
+    run_as = RunAs.for_this_process()
     run_dir.mkdir(parents=True, exist_ok=True)
-    base = run_dir / "postgres"
-    if not _reachable(run_dir, run_as):
-        digest = hashlib.sha256(str(run_dir).encode()).hexdigest()[:16]
-        base = Path(tempfile.gettempdir()) / f"sab-postgres-{digest}"
+    base = cluster_base(run_dir, run_as)
     base.mkdir(mode=0o700, exist_ok=True)
     run_as.own(base)
     return Cluster(base, port, find_bin_dir(), run_as)
+
+
+def existing_cluster(run_dir: Path) -> Cluster | None:
+    """The cluster of ``run_dir`` if one was ever initialised there (creates nothing)."""
+    try:
+        run_as = RunAs.for_this_process()
+        base = cluster_base(run_dir, run_as)
+        if not (base / "data").is_dir():
+            return None
+        return Cluster(base, 0, find_bin_dir(), run_as)  # no port needed to stop it
+    except PostgresError:
+        return None
+
+
+def discard_if_outside(cluster: Cluster, run_dir: Path) -> None:
+    """Remove a stopped cluster that lives in /tmp rather than in ``run_dir``: its run
+    directory is going away with nothing to point at it (a test's), and a cluster
+    is re-created and seeded in about a second."""
+    if cluster.base.parent != run_dir.resolve():
+        shutil.rmtree(cluster.base, ignore_errors=True)
 
 
 def start_cluster(cluster: Cluster) -> str:
@@ -273,5 +298,4 @@ def running_postgres(run_dir: Path, port: int) -> Iterator[Cluster]:
         yield cluster
     finally:
         cluster.stop()
-        if cluster.base.parent != run_dir.resolve():  # ours, in /tmp
-            shutil.rmtree(cluster.base, ignore_errors=True)
+        discard_if_outside(cluster, run_dir)

@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from bench.paths import REPO_ROOT
+from bench.postgres import existing_cluster
 from bench.prometheus import PrometheusClient
 from bench.stack.knobs import read_dotenv
 from bench.stack.layout import (
@@ -346,6 +347,10 @@ def test_down_stops_everything_up_started(stack: tuple[Cli, str]) -> None:
     assert database is not None
     assert database.port is not None
     assert port_is_free(database.port), "PostgreSQL still runs"
+    # Kept in the state directory for the next `up`, or, where it had to live in
+    # /tmp (a state directory PostgreSQL's user cannot reach), removed.
+    cluster = existing_cluster(cli.state_dir)
+    assert cluster is None or cluster.base.is_relative_to(cli.state_dir), cluster
     again = cli.run("down")
     assert again.returncode == 0
     assert "Nothing to stop" in again.stdout

@@ -21,6 +21,8 @@ from bench.postgres import (
     SUPERUSER,
     PostgresError,
     cluster_in,
+    discard_if_outside,
+    existing_cluster,
     find_bin_dir,
     seed,
     start_cluster,
@@ -73,9 +75,14 @@ def start_database(plan: DatabasePlan, state_dir: Path) -> None:
 
 
 def stop_database(state_dir: Path) -> None:
-    """Stop the stack's PostgreSQL of ``state_dir`` if it runs (nothing else is touched)."""
-    try:
-        cluster = cluster_in(state_dir, 0)  # the port does not matter for stopping
-    except PostgresError:
-        return  # no PostgreSQL installed: nothing was started
+    """Stop the stack's PostgreSQL of ``state_dir`` if it runs (nothing else is touched).
+
+    Its data stays in the state directory for the next start; a cluster that
+    had to live in /tmp (a state directory the PostgreSQL user cannot reach)
+    is removed.
+    """
+    cluster = existing_cluster(state_dir)
+    if cluster is None:
+        return  # never started here, or no PostgreSQL installed
     cluster.stop()
+    discard_if_outside(cluster, state_dir)
