@@ -325,6 +325,26 @@ def asgi_panels() -> list[Panel]:
     ]
 
 
+def database_panels() -> list[Panel]:
+    return [
+        section("Database pool"),
+        timeseries(
+            "Database pool: in use, waiting, size",
+            "Pooled PostgreSQL connections held by requests (solid) against the pool size "
+            "(dashed: BENCH_DB_POOL per worker process), and requests waiting for a "
+            "connection. In use at the size with requests waiting: the pool, not the "
+            "workers, limits the row.",
+            targets(
+                (f"sum by (service) (bench_db_pool_in_use{{{SERVICE}}})", "{{service}} in use"),
+                (f"sum by (service) (bench_db_pool_waiting{{{SERVICE}}})", "{{service}} waiting"),
+                (f"sum by (service) (bench_db_pool_size{{{SERVICE}}})", "{{service}} slots"),
+            ),
+            "short",
+            overrides=[dashed(".* slots$")],
+        ),
+    ]
+
+
 def k6_panels() -> list[Panel]:
     return [
         section("k6 load (selected runs)"),
@@ -467,7 +487,13 @@ def layout(panels: list[Panel]) -> list[Panel]:
 
 
 def dashboard() -> dict[str, Any]:
-    panels = [*server_panels(), *concurrency_panels(), *asgi_panels(), *k6_panels()]
+    panels = [
+        *server_panels(),
+        *concurrency_panels(),
+        *asgi_panels(),
+        *database_panels(),
+        *k6_panels(),
+    ]
     return {
         "uid": DASHBOARD_UID,
         "title": "Sync vs async: compare rows",

@@ -47,6 +47,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("/io/thread", (MS,), ASGI_ONLY, "plain def handler: runs in the thread pool"),
     Endpoint("/cpu", (CPU_N,), BOTH, "CPU-bound loop of n iterations"),
     Endpoint("/downstream", (MS,), BOTH, "HTTP call to the latency service, which waits ms"),
+    Endpoint("/db/sleep", (MS,), BOTH, "SELECT pg_sleep(ms) through the row's pool"),
+    Endpoint("/db/query", (), BOTH, "primary-key lookup of a random seeded row, as JSON"),
+    Endpoint("/db/thread/sleep", (MS,), ASGI_ONLY, "/db/sleep from a plain def handler (threads)"),
+    Endpoint("/db/thread/query", (), ASGI_ONLY, "/db/query from a plain def handler (threads)"),
     Endpoint("/sync", (SEED_MS,), WSGI_ONLY, "the seed demo: time.sleep, 5 s by default"),
     Endpoint("/async", (SEED_MS,), ASGI_ONLY, "the seed demo: await asyncio.sleep, 5 s by default"),
 )

@@ -20,16 +20,29 @@ from services.rows import LATENCY_SERVICE_PORT, Row, get_row
 from services.servers import ServerKind, SettingsError, get_server
 
 __all__ = [
+    "DEFAULT_DATABASE_URL",
     "DEFAULT_HOST",
+    "DatabaseSettings",
     "RowSettings",
     "SettingsError",
     "current_settings",
+    "database_settings",
     "launch_env",
     "load_settings",
 ]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_BACKLOG = 2048
+# The native stack's own PostgreSQL (bench/postgres.py): trust auth on
+# 127.0.0.1 only, a throwaway cluster. BENCH_DATABASE_URL points elsewhere.
+DEFAULT_DATABASE_PORT = 5455
+DEFAULT_DATABASE_URL = f"postgresql://bench@127.0.0.1:{DEFAULT_DATABASE_PORT}/bench"
+DEFAULT_DB_POOL = 10  # connections per pool (per worker process)
+# A request waits at most this long for a pooled connection, then gets a 503.
+DEFAULT_DB_WAIT_MS = 10_000
+# Bounds every statement: above the longest /db/sleep (60 s) plus headroom.
+DEFAULT_DB_STATEMENT_TIMEOUT_MS = 65_000
+DB_DRIVERS = ("asyncpg", "psycopg")  # async rows only; sync rows always use psycopg
 DEFAULT_MULTIPROC_ROOT = "/tmp/sab-metrics"  # noqa: S108 - per-row subdirectory, wiped at start
 # Set by sab-serve itself; a stale one in the caller's environment must not leak
 # into a server that does not use it.
@@ -50,6 +63,44 @@ def _int_env(env: Mapping[str, str], name: str, default: int, minimum: int = 1) 
 
 
 @dataclass(frozen=True)
+class DatabaseSettings:
+    """Where the row's database is and how its pool behaves (docs/database.md)."""
+
+    url: str
+    pool: int
+    wait_ms: int
+    statement_timeout_ms: int
+    driver: str  # the async rows' driver: asyncpg or psycopg
+
+    def exported_env(self, *, is_async: bool) -> dict[str, str]:
+        env = {
+            "BENCH_DATABASE_URL": self.url,
+            "BENCH_DB_POOL": str(self.pool),
+            "BENCH_DB_WAIT_MS": str(self.wait_ms),
+            "BENCH_DB_STATEMENT_TIMEOUT_MS": str(self.statement_timeout_ms),
+        }
+        if is_async:  # a WSGI row has no driver to choose
+            env["BENCH_DB_DRIVER"] = self.driver
+        return env
+
+
+def database_settings(env: Mapping[str, str]) -> DatabaseSettings:
+    """The BENCH_DATABASE_URL and BENCH_DB_* knobs of ``env``, validated."""
+    driver = env.get("BENCH_DB_DRIVER", "").strip().lower() or DB_DRIVERS[0]
+    if driver not in DB_DRIVERS:
+        raise SettingsError(f"BENCH_DB_DRIVER={driver!r} must be 'asyncpg' or 'psycopg'")
+    return DatabaseSettings(
+        url=env.get("BENCH_DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
+        pool=_int_env(env, "BENCH_DB_POOL", DEFAULT_DB_POOL),
+        wait_ms=_int_env(env, "BENCH_DB_WAIT_MS", DEFAULT_DB_WAIT_MS),
+        statement_timeout_ms=_int_env(
+            env, "BENCH_DB_STATEMENT_TIMEOUT_MS", DEFAULT_DB_STATEMENT_TIMEOUT_MS
+        ),
+        driver=driver,
+    )
+
+
+@dataclass(frozen=True)
 class RowSettings:
     """A row plus the resolved knobs it runs with."""
 
@@ -61,6 +112,7 @@ class RowSettings:
     latency_url: str
     multiproc_dir: Path
     instrumented: bool
+    database: DatabaseSettings
     # The server's knobs for this row, validated: BENCH_WORKERS -> "2".
     knobs: Mapping[str, str]
 
@@ -106,6 +158,7 @@ class RowSettings:
             "BENCH_BACKLOG": str(self.backlog),
             "BENCH_LATENCY_URL": self.latency_url,
             "BENCH_INSTRUMENTATION": "on" if self.instrumented else "off",
+            **self.database.exported_env(is_async=self.row.is_async),
             **self.knobs,
         }
 
@@ -142,6 +195,7 @@ def load_settings(row_name: str, env: Mapping[str, str] | None = None) -> RowSet
             env.get(MULTIPROC_VARIABLE, f"{DEFAULT_MULTIPROC_ROOT}/{row.name}-{port}")
         ),
         instrumented=instrumentation == "on",
+        database=database_settings(env),
         knobs=_server_knobs(row, env),
     )
 

@@ -1,4 +1,8 @@
-"""In-process clients for every row: the frameworks' own test clients."""
+"""In-process clients for every row: the frameworks' own test clients.
+
+Their /db/* endpoints talk to the suite's PostgreSQL (tests/database.py): a
+test that calls them asks for the ``database_url`` fixture, which starts it.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from typing import Any, Protocol
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "services.django_app.settings")
 
 import django
+from django.db import connections
 from django.test import Client
 from django.test.utils import override_settings
 from fastapi.testclient import TestClient
@@ -19,7 +24,27 @@ from services.django_app import views
 from services.fastapi_app.app import create_app as create_fastapi_app
 from services.flask_app.app import create_app as create_flask_app
 from services.rows import Row
-from services.settings import load_settings
+from services.settings import RowSettings, load_settings
+from tests.database import TEST_DATABASE_URL
+
+# Django reads its DATABASES once per process, when it is set up.
+_DATABASE_ENV = {"BENCH_DATABASE_URL": TEST_DATABASE_URL}
+
+
+def _settings(row: Row) -> RowSettings:
+    return load_settings(row.name, _DATABASE_ENV)
+
+
+def _setup_django() -> None:
+    saved = os.environ.get("BENCH_DATABASE_URL")
+    os.environ["BENCH_DATABASE_URL"] = TEST_DATABASE_URL
+    try:
+        django.setup()
+    finally:
+        if saved is None:
+            del os.environ["BENCH_DATABASE_URL"]
+        else:
+            os.environ["BENCH_DATABASE_URL"] = saved
 
 
 @dataclass(frozen=True)
@@ -36,7 +61,8 @@ class RowClient(Protocol):
 
 class _FlaskClient:
     def __init__(self, row: Row) -> None:
-        self.client = create_flask_app(load_settings(row.name, {})).test_client()
+        self.app = create_flask_app(_settings(row))
+        self.client = self.app.test_client()
 
     def get(self, path: str) -> Answer:
         response = self.client.get(path)
@@ -66,13 +92,22 @@ class _JsonClient:
 def row_client(row: Row) -> Iterator[RowClient]:
     """A test client for ``row``'s app, in this process, without a server."""
     if row.framework == "flask":
-        yield _FlaskClient(row)
+        flask_client = _FlaskClient(row)
+        try:
+            yield flask_client
+        finally:
+            flask_client.app.extensions["bench_database"].close()
     elif row.framework == "fastapi":
-        with TestClient(create_fastapi_app(load_settings(row.name, {}))) as client:
+        # The app's lifespan closes its pools.
+        with TestClient(create_fastapi_app(_settings(row))) as client:
             yield _JsonClient(client)
     else:
-        django.setup()
-        views.configure(load_settings(row.name, {}))
+        _setup_django()
+        views.configure(_settings(row))
         urlconf = f"services.django_app.urls_{row.interface}"
-        with override_settings(ROOT_URLCONF=urlconf):
-            yield _JsonClient(Client(raise_request_exception=False))
+        try:
+            with override_settings(ROOT_URLCONF=urlconf):
+                yield _JsonClient(Client(raise_request_exception=False))
+        finally:
+            for connection in connections.all(initialized_only=True):
+                connection.close_pool()

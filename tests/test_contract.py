@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from services.database.schema import ROW_COUNT, expected_item
 from services.endpoints import CPU_N, ENDPOINTS, MS, SEED_MS, endpoints_for
 from services.rows import ROWS, Row
 from tests.rowclients import row_client
@@ -13,6 +14,43 @@ ROW_IDS = [row.name for row in ROWS]
 
 def served_paths(row: Row) -> set[str]:
     return {endpoint.path for endpoint in endpoints_for(row.interface)}
+
+
+def paths_taking_ms(row: Row) -> set[str]:
+    return {e.path for e in endpoints_for(row.interface) if [p.name for p in e.params] == ["ms"]}
+
+
+def expected_driver(row: Row, path: str) -> str:
+    """The driver and pool each row kind uses (docs/database.md)."""
+    if row.framework == "django":
+        return "django-orm"  # the ORM on Django's psycopg pool, /db/thread/* too
+    if row.is_async and not path.startswith("/db/thread/"):
+        return "asyncpg"  # BENCH_DB_DRIVER's default
+    return "psycopg"  # psycopg_pool.ConnectionPool: WSGI rows and /db/thread/*
+
+
+@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+def test_db_endpoints_answer_from_the_seeded_table(row: Row, database_url: str) -> None:
+    db_paths = sorted(path for path in served_paths(row) if path.startswith("/db/"))
+    assert {"/db/sleep", "/db/query"} <= set(db_paths)
+    assert ("/db/thread/sleep" in db_paths) == row.is_async
+    with row_client(row) as client:
+        for path in db_paths:
+            if path.endswith("/sleep"):
+                answer = client.get(f"{path}?ms=5")
+                assert answer.status == 200, (path, answer.body)
+                assert answer.body == {"slept_ms": 5, "driver": expected_driver(row, path)}
+                continue
+            ids = set()
+            for _ in range(5):
+                answer = client.get(path)
+                assert answer.status == 200, (path, answer.body)
+                item = dict(answer.body)
+                assert item.pop("driver") == expected_driver(row, path)
+                assert 1 <= item["id"] <= ROW_COUNT
+                assert item == expected_item(item["id"])
+                ids.add(item["id"])
+            assert len(ids) > 1, f"{path} should look up random rows, got {ids}"
 
 
 @pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
@@ -98,7 +136,7 @@ BAD_QUERIES = [
 @pytest.mark.parametrize(("query", "message"), BAD_QUERIES, ids=[q for q, _ in BAD_QUERIES])
 def test_bad_sleep_parameters_are_400_with_a_message(row: Row, query: str, message: str) -> None:
     with row_client(row) as client:
-        for path in sorted(served_paths(row) - {"/hello", "/cpu"}):
+        for path in sorted(paths_taking_ms(row)):
             answer = client.get(f"{path}?{query}")
             assert answer.status == 400, (path, query, answer.body)
             assert message in answer.body["error"], (path, answer.body)
@@ -116,9 +154,10 @@ def test_bad_cpu_and_hello_parameters(row: Row) -> None:
             "max": CPU_N.maximum,
         }
         assert client.get("/cpu?ms=5").status == 400  # the wrong parameter name
-        answer = client.get("/hello?x=1")
-        assert answer.status == 400
-        assert "unknown parameter 'x'" in answer.body["error"]
+        for path in ("/hello", "/db/query"):
+            answer = client.get(f"{path}?x=1")
+            assert answer.status == 400, path
+            assert "unknown parameter 'x'" in answer.body["error"]
 
 
 @pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
@@ -139,4 +178,5 @@ def test_documented_maxima() -> None:
     assert (CPU_N.default, CPU_N.maximum) == (100_000, 5_000_000)
     assert {e.path for e in ENDPOINTS} == {
         "/hello", "/io", "/io/blocking", "/io/thread", "/cpu", "/downstream", "/sync", "/async",
+        "/db/sleep", "/db/query", "/db/thread/sleep", "/db/thread/query",
     }  # fmt: skip

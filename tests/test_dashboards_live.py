@@ -191,12 +191,14 @@ def seed_demo(row: RunningRow, prometheus_url: str, results: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def lab(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[Lab]:
     workdir = tmp_path_factory.mktemp("dashboards-live")
     with ExitStack() as stack:
         latency_url = stack.enter_context(running_latency_service(workdir))
         rows = {
-            name: stack.enter_context(running_row(name, workdir, latency_url=latency_url))
+            name: stack.enter_context(
+                running_row(name, workdir, latency_url=latency_url, database_url=database_url)
+            )
             for name in ROWS_UNDER_TEST
         }
         port = free_port()

@@ -54,6 +54,7 @@ def instrumentation_metric_names() -> set[str]:
     ]
     # Built on first use (only the rows they apply to export them).
     objects += [metrics.worker_slots(), metrics.event_loop_lag(), *metrics.threadpool_gauges()]
+    objects += metrics.db_pool_metrics()
     names: set[str] = set()
     for metric in objects:
         for family in metric.describe():
@@ -144,6 +145,10 @@ def test_the_instrumentation_names_are_the_contract() -> None:
         "bench_listen_backlog",
         "bench_event_loop_lag_seconds_bucket",
         "bench_threadpool_busy",
+        "bench_db_pool_in_use",
+        "bench_db_pool_waiting",
+        "bench_db_pool_size",
+        "bench_db_pool_wait_seconds_bucket",
         "bench_process_cpu_seconds_total",
         "bench_service_info",
     } <= names

@@ -104,6 +104,18 @@ def test_a_bad_loop_is_a_clear_error() -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_the_database_settings_reach_every_row_and_the_driver_only_async_ones() -> None:
+    env = {"BENCH_DATABASE_URL": "postgresql://u@db.example:5432/x", "BENCH_DB_POOL": "3"}
+    sync_env = load_settings("flask-sync", env).environment()
+    async_env = load_settings("fastapi-async", {**env, "BENCH_DB_DRIVER": "psycopg"}).environment()
+    for built in (sync_env, async_env):
+        assert built["BENCH_DATABASE_URL"] == env["BENCH_DATABASE_URL"]
+        assert (built["BENCH_DB_POOL"], built["BENCH_DB_WAIT_MS"]) == ("3", "10000")
+        assert built["BENCH_DB_STATEMENT_TIMEOUT_MS"] == "65000"
+    assert "BENCH_DB_DRIVER" not in sync_env  # a WSGI row has no driver to choose
+    assert async_env["BENCH_DB_DRIVER"] == "psycopg"
+
+
 def test_unknown_row_lists_the_valid_ones() -> None:
     result = sab_serve("flask-async", "--print-only")
     assert result.returncode == 2
@@ -118,6 +130,9 @@ def test_unknown_row_lists_the_valid_ones() -> None:
         ("BENCH_WORKERS", "zero", "BENCH_WORKERS='zero' is not a whole number"),
         ("BENCH_WORKERS", "0", "BENCH_WORKERS=0 must be at least 1"),
         ("BENCH_INSTRUMENTATION", "maybe", "must be 'on' or 'off'"),
+        ("BENCH_DB_POOL", "0", "BENCH_DB_POOL=0 must be at least 1"),
+        ("BENCH_DB_WAIT_MS", "soon", "BENCH_DB_WAIT_MS='soon' is not an integer"),
+        ("BENCH_DB_DRIVER", "sqlite", "BENCH_DB_DRIVER='sqlite' must be 'asyncpg' or 'psycopg'"),
     ],
 )
 def test_bad_knobs_are_clear_errors(variable: str, value: str, message: str) -> None:

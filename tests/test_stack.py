@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from bench.paths import REPO_ROOT
+from bench.postgres import existing_cluster
 from bench.prometheus import PrometheusClient
 from bench.stack.knobs import read_dotenv
 from bench.stack.layout import (
@@ -318,6 +319,18 @@ def test_logs_show_a_programs_output(stack: tuple[Cli, str]) -> None:
 
 
 @pytest.mark.live
+def test_up_starts_a_seeded_postgres_for_every_row(stack: tuple[Cli, str]) -> None:
+    cli, output = stack
+    database = cli.config().database
+    assert database is not None
+    assert database.port == 5455 + cli.offset
+    assert f"PostgreSQL        {database.url}" in output
+    for row in ROWS:
+        response = httpx.get(f"{cli.config().row_url(row.name)}/db/query", timeout=10)
+        assert response.status_code == 200, (row.name, response.text)
+
+
+@pytest.mark.live
 def test_down_stops_everything_up_started(stack: tuple[Cli, str]) -> None:
     cli, _ = stack
     processes = _stack_processes(cli.state_dir)
@@ -330,6 +343,14 @@ def test_down_stops_everything_up_started(stack: tuple[Cli, str]) -> None:
     for program in cli.config().programs:
         for port in program.ports:
             assert port_is_free(port), f"{program.name} still holds {port}"
+    database = cli.config().database
+    assert database is not None
+    assert database.port is not None
+    assert port_is_free(database.port), "PostgreSQL still runs"
+    # Kept in the state directory for the next `up`, or, where it had to live in
+    # /tmp (a state directory PostgreSQL's user cannot reach), removed.
+    cluster = existing_cluster(cli.state_dir)
+    assert cluster is None or cluster.base.is_relative_to(cli.state_dir), cluster
     again = cli.run("down")
     assert again.returncode == 0
     assert "Nothing to stop" in again.stdout
@@ -386,6 +407,7 @@ def test_run_native_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
         assert [p.pid for p in stack_processes if _alive(p)] == []
         for program in cli.config().programs:
             assert all(port_is_free(port) for port in program.ports), program.name
+        assert port_is_free(5455 + cli.offset), "PostgreSQL still runs"
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)

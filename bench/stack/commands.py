@@ -121,6 +121,9 @@ def print_native_summary(config: NativeStackConfig) -> None:
     if config.has("prometheus"):
         print(f"  {'Prometheus':<17} {config.prometheus_url}")
     print(f"  {'latency service':<17} {config.latency_url}")
+    if config.database is not None and config.database.missing is None:
+        owner = "BENCH_DATABASE_URL" if config.database.external else "seeded, in the state dir"
+        print(f"  {'PostgreSQL':<17} {config.database.url}  ({owner})")
     for row in config.rows:
         print(
             f"  {row.name:<17} {config.row_url(row.name)}  "

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 
 from bench.procs import signal_then_kill
+from bench.stack.database import stop_database
 from bench.stack.layout import NativeStackConfig, native_stack_config
 from bench.stack.native import (
     STARTUP_TIMEOUT_S,
@@ -16,6 +17,7 @@ from bench.stack.native import (
     forget,
     prepare,
     refuse_to_start,
+    start_stack_database,
     wait_until_healthy,
 )
 from bench.stack.record import StackRecord, write_record
@@ -35,9 +37,14 @@ def run_native_foreground(
     config = config or native_stack_config()
     refuse_to_start(config)
     conf = prepare(config, foreground=True)
-    supervisord = subprocess.Popen(
-        [str(supervisord_binary()), "-c", str(conf)], env=supervisord_env()
-    )
+    start_stack_database(config)
+    try:
+        supervisord = subprocess.Popen(
+            [str(supervisord_binary()), "-c", str(conf)], env=supervisord_env()
+        )
+    except BaseException:
+        stop_database(config.state_dir)
+        raise
     write_record(config.state_dir, StackRecord.for_native(config))
     try:
         with _forwarding_sigterm(supervisord):
@@ -52,6 +59,7 @@ def run_native_foreground(
         _wait_or_stop(supervisord, interrupt=True)
         raise
     finally:
+        stop_database(config.state_dir)
         forget(config.state_dir)
 
 

@@ -18,6 +18,7 @@ from typing import Literal
 from bench import paths
 from bench.procs import LOOPBACK
 from bench.prometheus import PrometheusNotFoundError, prometheus_argv
+from bench.stack.database import DATABASE_PROGRAM, DatabasePlan, database_plan
 from bench.stack.grafana import (
     GrafanaInstall,
     GrafanaNotFoundError,
@@ -28,7 +29,7 @@ from bench.stack.grafana import (
 from bench.stack.knobs import KnobError, knob_values, row_bench_env
 from bench.stack.logs import log_dir
 from services.rows import LATENCY_SERVICE_PORT, ROWS, Row
-from services.settings import SettingsError, launch_env
+from services.settings import DEFAULT_DATABASE_PORT, SettingsError, launch_env
 
 ProgramKind = Literal["row", "latency", "prometheus", "grafana"]
 
@@ -81,6 +82,8 @@ class NativeStackConfig:
     missing: tuple[Missing, ...] = field(default=())
     # Things to tell the user once at startup (e.g. where the Grafana password is).
     notices: tuple[str, ...] = field(default=())
+    # The rows' PostgreSQL (bench/stack/database.py): started before them.
+    database: DatabasePlan | None = None
 
     @property
     def log_dir(self) -> Path:
@@ -173,9 +176,20 @@ def check_row_knobs(knobs: Mapping[str, str]) -> None:
         checked_row_env(row, knobs, {})
 
 
-def row_programs(offset: int, state_dir: Path, knobs: Mapping[str, str]) -> list[Program]:
+# Database knobs shared by every row, passed through from the environment or .env.
+DATABASE_KNOBS = (
+    "BENCH_DB_POOL", "BENCH_DB_WAIT_MS", "BENCH_DB_STATEMENT_TIMEOUT_MS", "BENCH_DB_DRIVER",
+)  # fmt: skip
+
+
+def row_programs(
+    offset: int, state_dir: Path, knobs: Mapping[str, str], database_url: str = ""
+) -> list[Program]:
     """One program per row, running exactly the row's container command."""
     latency_url = f"http://{LOOPBACK}:{LATENCY_SERVICE_PORT + offset}"
+    database = {name: knobs[name] for name in DATABASE_KNOBS if knobs.get(name, "").strip()}
+    if database_url:
+        database["BENCH_DATABASE_URL"] = database_url
     programs = []
     for priority, row in enumerate(ROWS, start=ROW_PRIORITY):
         port, metrics_port = row.port + offset, row.metrics_port + offset
@@ -189,6 +203,7 @@ def row_programs(offset: int, state_dir: Path, knobs: Mapping[str, str]) -> list
             # so two stacks (a test beside the user's) never mix their files.
             # Only multiprocess servers keep it (services/servers).
             "PROMETHEUS_MULTIPROC_DIR": str(state_dir / "metrics" / row.name),
+            **database,
         }
         env = checked_row_env(row, knobs, settings)
         programs.append(
@@ -272,8 +287,12 @@ def native_stack_config(
     environ = os.environ if env is None else env
     offset = port_offset(environ) if offset is None else offset
     state_dir = (state_dir or paths.state_dir()).resolve()
-    programs = [latency_program(offset), *row_programs(offset, state_dir, knob_values(environ))]
+    database = database_plan(offset, environ)
+    knobs = knob_values(environ)
+    programs = [latency_program(offset), *row_programs(offset, state_dir, knobs, database.url)]
     missing: list[Missing] = []
+    if database.missing is not None:
+        missing.append(Missing(DATABASE_PROGRAM, database.missing))
     notices: list[str] = []
     prometheus = prometheus_program(offset, state_dir)
     if isinstance(prometheus, Missing):
@@ -288,7 +307,9 @@ def native_stack_config(
         password = ensure_admin_password(state_dir, environ)
         programs.append(grafana_program(grafana, offset, state_dir, password.file))
         notices.append(password.notice())
-    return NativeStackConfig(state_dir, offset, tuple(programs), tuple(missing), tuple(notices))
+    return NativeStackConfig(
+        state_dir, offset, tuple(programs), tuple(missing), tuple(notices), database
+    )
 
 
 def port_is_free(port: int) -> bool:
@@ -314,7 +335,7 @@ def free_port_offset(candidates: range = OFFSET_CANDIDATES) -> int:
     For tests and side-by-side stacks; the ports can still be taken before use.
     """
     ports = [*(row.port for row in ROWS), *(row.metrics_port for row in ROWS)]
-    ports += [LATENCY_SERVICE_PORT, PROMETHEUS_PORT, GRAFANA_PORT]
+    ports += [LATENCY_SERVICE_PORT, PROMETHEUS_PORT, GRAFANA_PORT, DEFAULT_DATABASE_PORT]
     for offset in candidates:
         if all(port_is_free(port + offset) for port in ports):
             return offset

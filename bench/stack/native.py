@@ -19,7 +19,9 @@ import httpx
 import psutil
 
 from bench import paths
+from bench.postgres import PostgresError
 from bench.procs import LOOPBACK
+from bench.stack.database import start_database, stop_database
 from bench.stack.layout import (
     PROMETHEUS_PROGRAM,
     NativeStackConfig,
@@ -131,6 +133,7 @@ def start_native(
     config = config or native_stack_config()
     refuse_to_start(config)
     conf = prepare(config, foreground=False)
+    start_stack_database(config)
     startup_log = config.state_dir / "supervisord.startup.log"
     with startup_log.open("wb") as log:
         # supervisord forks into the background and this first process exits.
@@ -143,6 +146,7 @@ def start_native(
             check=False,
         )
     if result.returncode != 0:
+        stop_database(config.state_dir)
         raise StackError(f"supervisord did not start:\n{startup_log.read_text()}")
     write_record(config.state_dir, StackRecord.for_native(config))
     try:
@@ -151,6 +155,17 @@ def start_native(
         stop_native(config.state_dir)
         raise
     return config
+
+
+def start_stack_database(config: NativeStackConfig) -> None:
+    """The rows' PostgreSQL, before the rows (they connect on their first /db/ request)."""
+    if config.database is None:
+        return
+    try:
+        start_database(config.database, config.state_dir)
+    except PostgresError as error:
+        stop_database(config.state_dir)
+        raise StackError(f"the native stack's database did not come up: {error}") from None
 
 
 def wait_until_healthy(
@@ -225,6 +240,7 @@ def stop_native(
     state_dir = (state_dir or paths.state_dir()).resolve()
     supervisord = running_supervisord(state_dir)
     if supervisord is None:
+        stop_database(state_dir)
         forget(state_dir)
         return None
     record = read_record(state_dir)
@@ -239,6 +255,7 @@ def stop_native(
         with contextlib.suppress(psutil.Error):
             process.kill()
     _wait_gone(survivors, 5.0)
+    stop_database(state_dir)  # after the rows: nothing is connected any more
     forget(state_dir)
     return names
 

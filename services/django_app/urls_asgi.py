@@ -23,6 +23,10 @@ urlpatterns = [
     path("io/thread", views.io_thread),
     async_path("cpu", views.cpu_async),
     async_path("downstream", views.downstream_async),
+    async_path("db/sleep", views.db_sleep_async),
+    async_path("db/query", views.db_query_async),
+    path("db/thread/sleep", views.db_sleep),
+    path("db/thread/query", views.db_query),
 ]
 
 handler400 = views.bad_request

@@ -13,6 +13,8 @@ urlpatterns = [
     path("sync", views.io_sleep),
     path("cpu", views.cpu),
     path("downstream", views.downstream),
+    path("db/sleep", views.db_sleep),
+    path("db/query", views.db_query),
 ]
 
 handler400 = views.bad_request

@@ -14,8 +14,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from services.database.accounting import PoolAccounting
+from services.database.errors import DatabaseError
+from services.database.schema import item_answer
+from services.database.schema import slept_body as db_slept_body
+from services.django_app.database import DjangoDatabase
 from services.downstream import AsyncDownstream, DownstreamError, SyncDownstream
 from services.endpoints import ENDPOINTS_BY_PATH
 from services.settings import RowSettings
@@ -42,10 +48,12 @@ class _Row:
     settings: RowSettings | None = None
     sync_downstream: SyncDownstream | None = None
     async_downstream: AsyncDownstream | None = None
+    database: DjangoDatabase | None = None
 
 
 def configure(settings: RowSettings) -> None:
     _Row.settings = settings
+    _Row.database = DjangoDatabase(settings.database, PoolAccounting(enabled=settings.instrumented))
     _Row.sync_downstream = SyncDownstream(settings.latency_url)
     _Row.async_downstream = AsyncDownstream(settings.latency_url)
 
@@ -60,7 +68,16 @@ def _params(request: HttpRequest) -> dict[str, int]:
     return parse_params(ENDPOINTS_BY_PATH[request.path], request.META.get("QUERY_STRING", ""))
 
 
-def _error_response(error: BadRequest | DownstreamError) -> JsonResponse:
+def _database() -> DjangoDatabase:
+    if _Row.database is None:
+        raise RuntimeError("services.django_app.views.configure() was not called")
+    return _Row.database
+
+
+Failure = BadRequest | DownstreamError | DatabaseError
+
+
+def _error_response(error: Failure) -> JsonResponse:
     status = 400 if isinstance(error, BadRequest) else error.status
     return JsonResponse(error.body(), status=status)
 
@@ -76,7 +93,7 @@ def sync_endpoint(view: SyncView) -> SyncView:
             )
         try:
             return view(request)
-        except (BadRequest, DownstreamError) as error:
+        except (BadRequest, DownstreamError, DatabaseError) as error:
             return _error_response(error)
 
     return wrapper
@@ -93,7 +110,7 @@ def async_endpoint(view: AsyncView) -> AsyncView:
             )
         try:
             return await view(request)
-        except (BadRequest, DownstreamError) as error:
+        except (BadRequest, DownstreamError, DatabaseError) as error:
             return _error_response(error)
 
     return wrapper
@@ -145,6 +162,20 @@ def downstream(request: HttpRequest) -> HttpResponse:
     return _json(_Row.sync_downstream.call(ms))
 
 
+@sync_endpoint
+def db_sleep(request: HttpRequest) -> HttpResponse:
+    """/db/sleep on django-wsgi, and /db/thread/sleep (a sync view) on django-asgi."""
+    ms = _params(request)["ms"]
+    _database().sleep(ms)
+    return _json(db_slept_body(ms, _database().driver))
+
+
+@sync_endpoint
+def db_query(request: HttpRequest) -> HttpResponse:
+    _params(request)
+    return _json(item_answer(_database().query(), _database().driver))
+
+
 # --- ASGI row: async views, plus the two deliberate contrasts ----------------
 
 
@@ -186,6 +217,21 @@ async def downstream_async(request: HttpRequest) -> HttpResponse:
     ms = _params(request)["ms"]
     assert _Row.async_downstream is not None
     return _json(await _Row.async_downstream.call(ms))
+
+
+@async_endpoint
+async def db_sleep_async(request: HttpRequest) -> HttpResponse:
+    # The ORM is sync: awaited through sync_to_async, as Django's async ORM does.
+    ms = _params(request)["ms"]
+    await sync_to_async(_database().sleep)(ms)
+    return _json(db_slept_body(ms, _database().driver))
+
+
+@async_endpoint
+async def db_query_async(request: HttpRequest) -> HttpResponse:
+    _params(request)
+    item = await sync_to_async(_database().query)()
+    return _json(item_answer(item, _database().driver))
 
 
 # --- errors --------------------------------------------------------------------

@@ -16,6 +16,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.database.accounting import PoolAccounting
+from services.database.async_pool import AsyncDatabase
+from services.database.errors import DatabaseError
+from services.database.schema import item_answer
+from services.database.schema import slept_body as db_slept_body
+from services.database.sync_pool import SyncDatabase
 from services.downstream import AsyncDownstream, DownstreamError
 from services.endpoints import ENDPOINTS_BY_PATH
 from services.settings import RowSettings
@@ -42,11 +48,17 @@ def _params(request: Request) -> dict[str, int]:
 
 def create_app(settings: RowSettings) -> FastAPI:
     downstream = AsyncDownstream(settings.latency_url)
+    accounting = PoolAccounting(enabled=settings.instrumented)
+    database = AsyncDatabase(settings.database, accounting)
+    # /db/thread/*: the sync pool most FastAPI code with a sync driver ends up with.
+    thread_database = SyncDatabase(settings.database, accounting)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         await downstream.aclose()
+        await database.aclose()
+        thread_database.close()
 
     app = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
 
@@ -93,12 +105,38 @@ def create_app(settings: RowSettings) -> FastAPI:
         ms = _params(request)["ms"]
         return await downstream.call(ms)
 
+    @app.get("/db/sleep")
+    async def db_sleep(request: Request) -> Body:
+        ms = _params(request)["ms"]
+        await database.sleep(ms)
+        return db_slept_body(ms, database.driver)
+
+    @app.get("/db/query")
+    async def db_query(request: Request) -> Body:
+        _params(request)
+        return item_answer(await database.query(), database.driver)
+
+    @app.get("/db/thread/sleep")
+    def db_thread_sleep(request: Request) -> Body:
+        ms = _params(request)["ms"]
+        thread_database.sleep(ms)  # a plain def handler: runs in AnyIO's thread pool
+        return db_slept_body(ms, thread_database.driver)
+
+    @app.get("/db/thread/query")
+    def db_thread_query(request: Request) -> Body:
+        _params(request)
+        return item_answer(thread_database.query(), thread_database.driver)
+
     @app.exception_handler(BadRequest)
     async def bad_request(_: Request, error: BadRequest) -> JSONResponse:
         return JSONResponse(error.body(), status_code=400)
 
     @app.exception_handler(DownstreamError)
     async def downstream_failed(_: Request, error: DownstreamError) -> JSONResponse:
+        return JSONResponse(error.body(), status_code=error.status)
+
+    @app.exception_handler(DatabaseError)
+    async def database_failed(_: Request, error: DatabaseError) -> JSONResponse:
         return JSONResponse(error.body(), status_code=error.status)
 
     @app.exception_handler(StarletteHTTPException)

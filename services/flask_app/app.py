@@ -12,6 +12,11 @@ import time
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from services.database.accounting import PoolAccounting
+from services.database.errors import DatabaseError
+from services.database.schema import item_answer
+from services.database.schema import slept_body as db_slept_body
+from services.database.sync_pool import SyncDatabase
 from services.downstream import DownstreamError, SyncDownstream
 from services.endpoints import ENDPOINTS_BY_PATH
 from services.settings import RowSettings
@@ -35,6 +40,8 @@ def _params(path: str) -> dict[str, int]:
 def create_app(settings: RowSettings) -> Flask:
     app = Flask(__name__)
     downstream = SyncDownstream(settings.latency_url)
+    database = SyncDatabase(settings.database, PoolAccounting(enabled=settings.instrumented))
+    app.extensions["bench_database"] = database  # closed by whoever ends the app (tests)
 
     @app.get("/health")
     def health() -> Response:
@@ -67,12 +74,27 @@ def create_app(settings: RowSettings) -> Flask:
         ms = _params("/downstream")["ms"]
         return jsonify(downstream.call(ms))
 
+    @app.get("/db/sleep")
+    def db_sleep() -> Response:
+        ms = _params("/db/sleep")["ms"]
+        database.sleep(ms)
+        return jsonify(db_slept_body(ms, database.driver))
+
+    @app.get("/db/query")
+    def db_query() -> Response:
+        _params("/db/query")
+        return jsonify(item_answer(database.query(), database.driver))
+
     @app.errorhandler(BadRequest)
     def bad_request(error: BadRequest) -> tuple[Response, int]:
         return jsonify(error.body()), 400
 
     @app.errorhandler(DownstreamError)
     def downstream_failed(error: DownstreamError) -> tuple[Response, int]:
+        return jsonify(error.body()), error.status
+
+    @app.errorhandler(DatabaseError)
+    def database_failed(error: DatabaseError) -> tuple[Response, int]:
         return jsonify(error.body()), error.status
 
     @app.errorhandler(HTTPException)

@@ -113,3 +113,38 @@ def threadpool_gauges() -> tuple[Gauge, Gauge, Gauge]:
             multiprocess_mode="livesum",
         ),
     )
+
+
+# The rows' database pools (services/database). One set per row: a row with
+# two pools (FastAPI: the async pool and /db/thread's sync pool) sums them.
+DB_POOL_WAIT_BUCKETS = (
+    0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.011, 0.025, 0.055, 0.11, 0.25,
+    0.55, 1.1, 2.5, 5.5, 10.5, 30.0, 60.0,
+)  # fmt: skip
+
+
+@cache
+def db_pool_metrics() -> tuple[Gauge, Gauge, Gauge, Histogram]:
+    """size, in use, waiting, and the wait histogram of the row's database pool(s)."""
+    return (
+        Gauge(
+            "bench_db_pool_size",
+            "Connections the row's database pool(s) may hold (BENCH_DB_POOL per pool).",
+            multiprocess_mode="livesum",
+        ),
+        Gauge(
+            "bench_db_pool_in_use",
+            "Pooled database connections checked out by requests right now.",
+            multiprocess_mode="livesum",
+        ),
+        Gauge(
+            "bench_db_pool_waiting",
+            "Requests waiting for a pooled database connection right now.",
+            multiprocess_mode="livesum",
+        ),
+        Histogram(
+            "bench_db_pool_wait_seconds",
+            "Time a request waited for a pooled database connection.",
+            buckets=DB_POOL_WAIT_BUCKETS,
+        ),
+    )

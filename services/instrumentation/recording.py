@@ -79,6 +79,8 @@ class RequestRecorder:
         self._active: dict[str, int] = {}
         self._flushed_active: dict[str, int] = {}
         self.flushing = not background_flush
+        # Other per-process logs drained by the same thread (the database pool's).
+        self._also_flush: list[Callable[[], None]] = []
         # gunicorn forks workers after import, and a thread started in the
         # parent does not exist in the child: a forked child starts its own
         # flusher on its first request, with state of its own.
@@ -99,6 +101,12 @@ class RequestRecorder:
                 self._active[route] -= len(durations)
                 _observe_all(method_label(method), route, status, durations)
             self._publish_active()
+            for also in self._also_flush:
+                also()
+
+    def also_flush(self, flush: Callable[[], None]) -> None:
+        """Call ``flush`` on every flush too (under the same lock, in the flusher thread)."""
+        self._also_flush.append(flush)
 
     def _publish_active(self) -> None:
         for route, value in self._active.items():
