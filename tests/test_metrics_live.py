@@ -160,6 +160,16 @@ def test_stale_files_are_wiped_at_start(tmp_path: Path) -> None:
         assert scrape(server.metrics_url).value(DURATION_COUNT) == 0
 
 
+def test_a_file_a_worker_is_still_creating_does_not_fail_the_scrape(tmp_path: Path) -> None:
+    """prometheus-client creates a worker's file, then sizes it: /metrics may see it empty."""
+    port = free_port()
+    with running_row("flask-sync", tmp_path, port=port) as server:
+        httpx.get(f"{server.base_url}/hello", timeout=5)
+        settle()
+        (multiproc_dir(tmp_path, "flask-sync", port) / "gauge_livesum_999999.db").touch()
+        assert scrape(server.metrics_url).value(DURATION_COUNT) == 1
+
+
 def test_event_loop_lag_records_the_blocked_time(tmp_path: Path) -> None:
     with running_row("fastapi-async", tmp_path) as server:
         before = scrape(server.metrics_url)

@@ -2,15 +2,42 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterable
+from pathlib import Path
 
 from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from services.instrumentation.collectors import RelayedExporter, ServerCollector
 from services.instrumentation.metrics import ACTIVE_REQUESTS
 from services.settings import RowSettings
+
+
+class WorkerFilesCollector(MultiProcessCollector):
+    """prometheus-client's MultiProcessCollector, reading a 0-byte file as empty.
+
+    A worker creates its file and only then sizes it; a scrape in that window
+    raised struct.error and failed the whole /metrics with a 500 (seen in
+    CI, on a worker's first request). Upstream: prometheus/client_python
+    issue 1199, open in 0.26.0; this is the read side its proposed fix takes.
+    """
+
+    def __init__(self, directory: str) -> None:
+        super().__init__(None, path=directory)  # type: ignore[no-untyped-call]
+        self.directory = Path(directory)
+
+    def collect(self) -> Iterable[Metric]:
+        files = []
+        for path in self.directory.glob("*.db"):
+            with contextlib.suppress(FileNotFoundError):  # a dead worker's, just removed
+                if path.stat().st_size > 0:
+                    files.append(str(path))
+        metrics: Iterable[Metric] = self.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
+        return metrics
 
 
 def multiprocess_mode(settings: RowSettings) -> bool:
@@ -29,7 +56,8 @@ def start_metrics_server(settings: RowSettings, *, relay_port: int | None = None
     requests_source: Collector
     if multiprocess_mode(settings):
         registry = CollectorRegistry()
-        requests_source = MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        requests_source = WorkerFilesCollector(str(settings.multiproc_dir))
+        registry.register(requests_source)
     else:
         registry = REGISTRY
         requests_source = ACTIVE_REQUESTS
