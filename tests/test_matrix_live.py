@@ -298,3 +298,30 @@ def test_ctrl_c_keeps_the_finished_steps_and_reports_them(tmp_path: Path) -> Non
     assert f"{len(data['steps'])} steps" in report
     assert "covers the" in stdout
     assert "Traceback" not in stderr
+
+
+@pytest.mark.live
+def test_database_workloads_run_on_the_runs_own_postgres(results: Path) -> None:
+    """db-* workloads make the native stack start a seeded PostgreSQL for the run.
+
+    flask-sync's one worker holds its slot for the whole pg_sleep, so /db/sleep
+    caps it at slots / service time as /io does; fastapi-async keeps up.
+    """
+    run = tiny_matrix(results, "db", 3, "--workloads", "db-sleep", "db-query", "--repeats", "1")
+    data = json.loads((run / "results.json").read_text())
+    steps = [s for s in data["figures"]["steps"] if s["kind"] == "load"]
+    assert {(s["row"], s["workload"]) for s in steps} == {
+        (row, workload)
+        for row in ("flask-sync", "fastapi-async")
+        for workload in ("db-sleep", "db-query")
+    }
+    assert all(s["error_ratio"] == 0 for s in steps), [s["reasons"] for s in steps]
+    [sync] = [
+        c
+        for c in data["figures"]["combos"]
+        if (c["row"], c["workload"]) == ("flask-sync", "db-sleep")
+    ]
+    service_s = sync["service_time_ms"] / 1000.0
+    assert service_s == pytest.approx(0.1, rel=0.2)  # pg_sleep(0.1) plus the pool's checkout
+    assert level(sync, 25.0)["throughput_rps"] == pytest.approx(1 / service_s, rel=0.10)
+    assert not (run / "postgres").exists()  # stopped and removed with the run's stack

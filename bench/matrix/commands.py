@@ -207,7 +207,13 @@ def run_matrix(args: argparse.Namespace) -> int:
         if opened is None:
             try:
                 opened = stack.enter_context(
-                    native_stack(list(plan.entries()), run_dir, cores, plan.knobs)
+                    native_stack(
+                        list(plan.entries()),
+                        run_dir,
+                        cores,
+                        plan.knobs,
+                        database=any(workload.needs_database for workload in plan.workloads),
+                    )
                 )
             except (RuntimeError, KeyboardInterrupt) as error:
                 # Nothing was measured: leave no run directory behind.

@@ -11,6 +11,8 @@ row stays up, so the report says so.
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ import yaml
 
 from bench.cores import CoreSplit
 from bench.matrix.control import original_of
+from bench.postgres import running_postgres, seed
 from bench.procs import LOOPBACK, running_latency_service, running_row, stable_free_ports
 from bench.prometheus import PrometheusClient, find_prometheus, running_prometheus
 from bench.stack.layout import PROMETHEUS_PORT
@@ -60,7 +63,7 @@ class NativeStack:
     logs: Path
     cores: CoreSplit
     ports: Mapping[str, tuple[int, int]]  # row -> (port, metrics port)
-    knobs: Mapping[str, int] = field(default_factory=dict)
+    knobs: Mapping[str, int | str] = field(default_factory=dict)
     scrape_interval_s: float = NATIVE_SCRAPE_INTERVAL_S
     prometheus_binary: str | None = None
 
@@ -93,10 +96,48 @@ def matrix_prometheus_config(ports: Mapping[str, tuple[int, int]]) -> str:
 
 
 @contextmanager
+def _on_cores(cpus: frozenset[int] | None) -> Iterator[None]:
+    """Run the block with this process on ``cpus``: what it starts inherits them."""
+    if cpus is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def _database_url(stack: ExitStack, run_dir: Path, cores: CoreSplit) -> str:
+    """The rows' database: BENCH_DATABASE_URL (seeded), else a throwaway one for the run."""
+    own = os.environ.get("BENCH_DATABASE_URL", "").strip()
+    if own:
+        seed(own)
+        return own
+    [port] = stable_free_ports(1)
+    directory = run_dir / "postgres"
+    # A data directory is tens of MB: not a result. Removed after PostgreSQL stops.
+    stack.callback(shutil.rmtree, directory, ignore_errors=True)
+    # PostgreSQL runs beside the row, as the latency service does: a
+    # database-bound row's capacity is its own plus its database's, and
+    # k6's core stays free for sending load on time.
+    with _on_cores(cores.services):
+        cluster = stack.enter_context(running_postgres(directory, port))
+    return cluster.url
+
+
+@contextmanager
 def native_stack(
-    rows: list[str], run_dir: Path, cores: CoreSplit, knobs: Mapping[str, int]
+    rows: list[str],
+    run_dir: Path,
+    cores: CoreSplit,
+    knobs: Mapping[str, int],
+    *,
+    database: bool = False,
 ) -> Iterator[NativeStack]:
-    """Prometheus and the latency service for the whole run; rows start one at a time."""
+    """Prometheus and the latency service for the whole run (and PostgreSQL if a workload
+    needs it); rows start one at a time."""
     logs = run_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     # The rows start one by one over minutes, while k6 opens thousands of
@@ -111,13 +152,16 @@ def native_stack(
         # production, and k6's core stays free for sending load on time.
         prometheus = stack.enter_context(running_prometheus(config, logs, cpus=cores.load))
         latency_url = stack.enter_context(running_latency_service(logs, cpus=cores.services))
+        row_knobs: dict[str, int | str] = {**knobs}
+        if database:
+            row_knobs["database_url"] = _database_url(stack, run_dir, cores)
         yield NativeStack(
             prometheus,
             latency_url,
             logs,
             cores,
             ports,
-            knobs,
+            row_knobs,
             prometheus_binary=str(find_prometheus()),
         )
 

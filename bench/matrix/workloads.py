@@ -22,6 +22,11 @@ class Workload:
     def served_by(self, row: Row) -> bool:
         return row.interface in ENDPOINTS_BY_PATH[self.route].interfaces
 
+    @property
+    def needs_database(self) -> bool:
+        """Whether the row needs PostgreSQL for it (the native stack then starts one)."""
+        return self.route.startswith("/db/")
+
 
 # SLOs leave room for a little queueing above the service time, not for a
 # queue that grows: past the knee, p99 grows without bound within a step.
@@ -32,6 +37,10 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("io-thread", "/io/thread?ms=100", 250, "a plain def handler sleeping in the pool"),
     Workload("cpu", "/cpu?n=100000", 250, "a pure-Python loop of 100,000 iterations"),
     Workload("downstream", "/downstream?ms=100", 250, "an HTTP call that answers in 100 ms"),
+    Workload(
+        "db-sleep", "/db/sleep?ms=100", 250, "100 ms held in PostgreSQL through the row's pool"
+    ),
+    Workload("db-query", "/db/query", 50, "a primary-key lookup in PostgreSQL (100,000 rows)"),
 )
 
 WORKLOADS_BY_NAME = {workload.name: workload for workload in WORKLOADS}
