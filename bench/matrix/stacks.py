@@ -109,13 +109,12 @@ def _on_cores(cpus: frozenset[int] | None) -> Iterator[None]:
         os.sched_setaffinity(0, before)
 
 
-def _database_url(stack: ExitStack, run_dir: Path, cores: CoreSplit) -> str:
+def _database_url(stack: ExitStack, run_dir: Path, cores: CoreSplit, port: int) -> str:
     """The rows' database: BENCH_DATABASE_URL (seeded), else a throwaway one for the run."""
     own = os.environ.get("BENCH_DATABASE_URL", "").strip()
     if own:
         seed(own)
         return own
-    [port] = stable_free_ports(1)
     directory = run_dir / "postgres"
     # A data directory is tens of MB: not a result. Removed after PostgreSQL stops.
     stack.callback(shutil.rmtree, directory, ignore_errors=True)
@@ -142,8 +141,9 @@ def native_stack(
     logs.mkdir(parents=True, exist_ok=True)
     # The rows start one by one over minutes, while k6 opens thousands of
     # connections: their ports must not come from the ephemeral range.
-    free = iter(stable_free_ports(2 * len(rows)))
+    free = iter(stable_free_ports(2 * len(rows) + 1))
     ports = {row: (next(free), next(free)) for row in rows}
+    database_port = next(free)  # from the same draw: no row can be given it too
     config = run_dir / "prometheus.yml"
     config.write_text(matrix_prometheus_config(ports))
     with ExitStack() as stack:
@@ -154,7 +154,7 @@ def native_stack(
         latency_url = stack.enter_context(running_latency_service(logs, cpus=cores.services))
         row_knobs: dict[str, int | str] = {**knobs}
         if database:
-            row_knobs["database_url"] = _database_url(stack, run_dir, cores)
+            row_knobs["database_url"] = _database_url(stack, run_dir, cores, database_port)
         yield NativeStack(
             prometheus,
             latency_url,
