@@ -401,3 +401,21 @@ def test_grafana_provisioning_variables_are_set_in_both_modes(
     assert (str(REPO_ROOT / "grafana" / "dashboards"), compose_env["GRAFANA_DASHBOARDS_DIR"]) in (
         mounts
     )
+
+
+def test_the_stand_in_script_prints_a_variable_for_every_image_but_grafana() -> None:
+    """.ci/run evals what it prints, so a new image variable must be in it."""
+    result = subprocess.run(
+        [str(REPO_ROOT / "scripts" / "build-standin-images.sh"), "--print-env"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    printed = dict(
+        line.removeprefix("export ").split("=", 1) for line in result.stdout.splitlines()
+    )
+    assert set(printed) == set(IMAGE_VARIABLES) - {"GRAFANA_IMAGE"}  # no Grafana stand-in
+    assert all(image.startswith("sab-local/") for image in printed.values())
+    assert printed["POSTGRES_IMAGE"] == "sab-local/postgres:15-bookworm"
