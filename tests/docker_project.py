@@ -70,15 +70,23 @@ def existing_volumes() -> set[str]:
 
 
 def health(container: str) -> tuple[str, str]:
-    """(compose service, health status) of a container."""
+    """(compose service, health status) of a container; for one without a
+    healthcheck (the one-shot seed) its state and exit code, e.g. "exited-0"."""
     out = docker(
         "inspect",
         "--format",
-        '{{index .Config.Labels "com.docker.compose.service"}} {{.State.Health.Status}}',
+        '{{index .Config.Labels "com.docker.compose.service"}} '
+        "{{if .State.Health}}{{.State.Health.Status}}"
+        "{{else}}{{.State.Status}}-{{.State.ExitCode}}{{end}}",
         container,
     )
     service, status = out.split()
     return service, status
+
+
+def project_volume(volume: str) -> str:
+    """The engine's name of one of the project's named volumes, e.g. postgres-data."""
+    return f"{PROJECT}_{volume}"
 
 
 def image_present(image: str) -> bool:

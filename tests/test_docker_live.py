@@ -3,7 +3,7 @@
 Needs a reachable Docker engine and, present locally, every image the compose
 file names (no registry is reachable from CI): .ci/run starts dockerd, builds
 Debian stand-ins with scripts/build-standin-images.sh and exports
-PYTHON_IMAGE, PROMETHEUS_IMAGE and K6_IMAGE. Without an engine or an image
+PYTHON_IMAGE, PROMETHEUS_IMAGE, K6_IMAGE and POSTGRES_IMAGE. Without an engine or an image
 these tests skip, which CI (SAB_FAIL_ON_SKIP=1) counts as failures.
 
 Every service runs but Grafana: there is no Grafana image nor package to be
@@ -32,8 +32,10 @@ from bench.loadtest.runner import SUMMARY_FILE, K6Run, compose_k6_argv
 from bench.paths import LOADTESTS_DIR
 from bench.prometheus import PrometheusClient
 from bench.stack.docker import compose_base_argv, docker_engine
+from bench.stack.docker_stack import DATABASE_VOLUME
 from bench.stack.record import record_path
-from services.rows import LATENCY_SERVICE_PORT, ROWS, ROWS_BY_NAME
+from services.database.schema import ROW_COUNT, expected_item, item_answer, slept_body
+from services.rows import LATENCY_SERVICE_PORT, ROWS, ROWS_BY_NAME, Row
 from tests.concurrent_requests import fire_together
 from tests.docker_project import (
     Project,
@@ -45,7 +47,9 @@ from tests.docker_project import (
     mounted_volumes,
     networks,
     project_env,
+    project_volume,
 )
+from tests.test_contract import expected_driver
 
 PROMETHEUS_URL = "http://127.0.0.1:9090"
 # Building the image the first time (pip from PyPI) takes most of this.
@@ -157,13 +161,38 @@ def stack(project: Project) -> Iterator[str]:
 def test_up_starts_every_row_healthy(stack: str) -> None:
     assert "The docker stack is up" in stack
     statuses = dict(health(container) for container in containers())
-    expected = {row.name for row in ROWS} | {"latency", "prometheus"}
+    # The one-shot seed has run and exited 0 before any row started.
+    assert statuses.pop("postgres-seed") == "exited-0"
+    expected = {row.name for row in ROWS} | {"latency", "prometheus", "postgres"}
     assert set(statuses) == expected  # Grafana left out on purpose (module docstring)
     assert set(statuses.values()) == {"healthy"}, statuses
     for row in ROWS:
         assert f"http://127.0.0.1:{row.port}" in stack
         answer = httpx.get(f"http://127.0.0.1:{row.port}/health", timeout=5)
         assert answer.status_code == 200
+
+
+DB_SLEEP_MS = 50
+
+
+@pytest.mark.parametrize("row", ROWS, ids=lambda row: row.name)
+def test_every_row_serves_the_database_endpoints_from_the_compose_postgres(
+    stack: str, row: Row
+) -> None:
+    """/db/query and /db/sleep through each row's own driver and pool, seeded by postgres-seed."""
+    base = f"http://127.0.0.1:{row.port}"
+    with httpx.Client(base_url=base, timeout=30) as client:
+        query = client.get("/db/query")
+        assert query.status_code == 200, query.text
+        item = query.json()
+        assert 1 <= item["id"] <= ROW_COUNT
+        assert item == item_answer(expected_item(item["id"]), expected_driver(row, "/db/query"))
+        slept = client.get("/db/sleep", params={"ms": DB_SLEEP_MS})
+        assert slept.status_code == 200, slept.text
+        assert slept.json() == slept_body(DB_SLEEP_MS, expected_driver(row, "/db/sleep"))
+        assert slept.elapsed.total_seconds() >= DB_SLEEP_MS / 1000
+        bad = client.get("/db/sleep", params={"ms": "soon"})
+        assert bad.status_code == 400, bad.text
 
 
 def test_prometheus_scrapes_every_row(stack: str) -> None:
@@ -314,8 +343,13 @@ def test_make_down_leaves_nothing_of_ours(stack: str, project: Project) -> None:
     assert down.returncode == 0, _output(down)
     assert "Stopped the docker stack." in down.stdout
     _assert_nothing_of_ours_runs()
-    # Named volumes keep Prometheus's data on purpose; anonymous ones must go.
+    # Named volumes keep Prometheus's data on purpose; anonymous ones must go,
+    # and so does the throwaway database's.
     assert (volumes - named) & existing_volumes() == set()
+    database = project_volume(DATABASE_VOLUME)
+    assert database in named
+    assert database not in existing_volumes()
+    assert project_volume("prometheus-data") in existing_volumes()
     assert not record_path(project.state_dir).exists()
     # A stack started by hand (no record of `bench up`) is stopped too.
     by_hand = project.compose("up", "--detach", "--no-build", "latency")
