@@ -8,7 +8,7 @@ request on that loop: a pool is bound to the loop it was made on.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import asyncpg
 import psycopg
@@ -46,33 +46,55 @@ class Backend(Protocol):
     async def close(self) -> None: ...
 
 
-class AsyncpgBackend:
-    driver = "asyncpg"
-    statements: ClassVar[dict[str, str]] = {"sleep": SLEEP_ASYNCPG, "query": QUERY_ASYNCPG}
+class _Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+PoolT = TypeVar("PoolT", bound=_Closable)
+
+
+class _LazyPool(Generic[PoolT]):
+    """A driver's pool, opened by the first request on its loop; closed at shutdown."""
 
     def __init__(self, settings: DatabaseSettings, accounting: PoolAccounting) -> None:
         self.settings = settings
         self.accounting = accounting
-        self._pool: asyncpg.Pool | None = None
+        self._pool: PoolT | None = None
         self._lock = asyncio.Lock()
 
-    async def _get_pool(self) -> asyncpg.Pool:
+    async def _open(self) -> PoolT:
+        raise NotImplementedError
+
+    async def _get_pool(self) -> PoolT:
         if self._pool is not None:  # every request but the first: no lock
             return self._pool
         async with self._lock:
             if self._pool is None:
-                # min_size=0: creating the pool connects nothing, so it cannot
-                # fail; connections open on demand and stay open for reuse.
-                pool = asyncpg.create_pool(
-                    self.settings.url,
-                    min_size=0,
-                    max_size=self.settings.pool,
-                    timeout=CONNECT_TIMEOUT_S,
-                    server_settings={"statement_timeout": str(self.settings.statement_timeout_ms)},
-                )
-                self._pool = await pool
+                self._pool = await self._open()
                 self.accounting.opened(self.settings.pool)
             return self._pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self.accounting.closed(self.settings.pool)
+            self._pool = None
+
+
+class AsyncpgBackend(_LazyPool[asyncpg.Pool]):
+    driver = "asyncpg"
+    statements: ClassVar[dict[str, str]] = {"sleep": SLEEP_ASYNCPG, "query": QUERY_ASYNCPG}
+
+    async def _open(self) -> asyncpg.Pool:
+        # min_size=0: creating the pool connects nothing, so it cannot fail;
+        # connections open on demand and stay open for reuse.
+        return await asyncpg.create_pool(
+            self.settings.url,
+            min_size=0,
+            max_size=self.settings.pool,
+            timeout=CONNECT_TIMEOUT_S,
+            server_settings={"statement_timeout": str(self.settings.statement_timeout_ms)},
+        )
 
     async def _probe(self) -> DatabaseError:
         try:
@@ -105,43 +127,28 @@ class AsyncpgBackend:
             await pool.release(connection)
             self.accounting.returned()
 
-    async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self.accounting.closed(self.settings.pool)
-            self._pool = None
 
-
-class PsycopgAsyncBackend:
+class PsycopgAsyncBackend(_LazyPool[AsyncConnectionPool]):
     driver = "psycopg-async"
     statements: ClassVar[dict[str, str]] = {"sleep": SLEEP_PSYCOPG, "query": QUERY_PSYCOPG}
 
     def __init__(self, settings: DatabaseSettings, accounting: PoolAccounting) -> None:
-        self.settings = settings
-        self.accounting = accounting
-        self._pool: AsyncConnectionPool | None = None
-        self._lock = asyncio.Lock()
+        super().__init__(settings, accounting)
         self.outage = Outage(settings)
 
-    async def _get_pool(self) -> AsyncConnectionPool:
-        if self._pool is not None:
-            return self._pool
-        async with self._lock:
-            if self._pool is None:
-                size = self.settings.pool
-                pool = AsyncConnectionPool(
-                    self.settings.url,
-                    min_size=size,
-                    max_size=size,
-                    open=False,
-                    timeout=self.settings.wait_ms / 1000,
-                    kwargs=connection_kwargs(self.settings),
-                    reconnect_timeout=RECONNECT_TIMEOUT_S,
-                )
-                await pool.open(wait=False)
-                self._pool = pool
-                self.accounting.opened(size)
-            return self._pool
+    async def _open(self) -> AsyncConnectionPool:
+        size = self.settings.pool
+        pool = AsyncConnectionPool(
+            self.settings.url,
+            min_size=size,
+            max_size=size,
+            open=False,
+            timeout=self.settings.wait_ms / 1000,
+            kwargs=connection_kwargs(self.settings),
+            reconnect_timeout=RECONNECT_TIMEOUT_S,
+        )
+        await pool.open(wait=False)
+        return pool
 
     async def fetchrow(self, kind: str, value: float) -> Any:
         pool = await self._get_pool()
@@ -168,12 +175,6 @@ class PsycopgAsyncBackend:
         finally:
             await pool.putconn(connection)
             self.accounting.returned()
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self.accounting.closed(self.settings.pool)
-            self._pool = None
 
 
 BACKENDS: dict[str, type[AsyncpgBackend] | type[PsycopgAsyncBackend]] = {
