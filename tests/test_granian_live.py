@@ -23,7 +23,13 @@ from bench.matrix.steps import in_flight
 from bench.procs import running_row
 from services.instrumentation.collectors import _proc_net_backlog
 from tests.scrape import scrape
-from tests.test_metrics_live import DURATION_COUNT, in_background, settle, wait_for
+from tests.test_metrics_live import (
+    DURATION_COUNT,
+    in_background,
+    settle,
+    wait_for,
+    wait_until_inside,
+)
 
 pytestmark = pytest.mark.live
 
@@ -102,14 +108,7 @@ def test_a_blocked_event_loop_does_not_fill_the_kernel_queue(tmp_path: Path) -> 
         running_row("fastapi-granian", tmp_path) as server,
         in_background(f"{server.base_url}/io/blocking?ms=3000", 1),
     ):
-        wait_for(
-            lambda: (
-                scrape(server.metrics_url).value(
-                    "http_server_active_requests", route="/io/blocking"
-                )
-                == 1
-            )
-        )
+        wait_until_inside(server.metrics_url, "/io/blocking", 1)
         with in_background(f"{server.base_url}/hello", 3):
             wait_for(lambda: scrape(server.metrics_url).value("granian_connections_active") >= 4)
             assert scrape(server.metrics_url).value("bench_listen_backlog") == 0

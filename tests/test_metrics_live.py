@@ -47,6 +47,13 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
         time.sleep(0.1)
 
 
+def wait_until_inside(metrics_url: str, route: str, requests: int) -> None:
+    """Wait until ``requests`` requests to ``route`` are inside the app."""
+    wait_for(
+        lambda: scrape(metrics_url).value("http_server_active_requests", route=route) == requests
+    )
+
+
 @contextmanager
 def in_background(url: str, count: int) -> Iterator[None]:
     """``count`` concurrent GETs to ``url`` running while the block executes."""
@@ -115,14 +122,7 @@ def test_a_blocked_event_loop_queues_new_connections_in_the_kernel(tmp_path: Pat
     """uvicorn alone: its own process holds the listening socket and serves /metrics."""
     with running_row("fastapi-async", tmp_path) as server:
         with in_background(f"{server.base_url}/io/blocking?ms=4000", 1):
-            wait_for(
-                lambda: (
-                    scrape(server.metrics_url).value(
-                        "http_server_active_requests", route="/io/blocking"
-                    )
-                    == 1
-                )
-            )
+            wait_until_inside(server.metrics_url, "/io/blocking", 1)
             with in_background(f"{server.base_url}/hello", 3):
                 wait_for(lambda: scrape(server.metrics_url).value("bench_listen_backlog") == 3)
         wait_for(lambda: scrape(server.metrics_url).value("bench_listen_backlog") == 0)
