@@ -378,58 +378,46 @@ def test_the_database_pool_is_a_slot_when_it_is_the_smaller() -> None:
 
 
 @pytest.mark.parametrize(
-    ("row", "slots", "pool", "load", "limited_by", "evidence"),
+    ("row", "load", "limited_by", "evidence"),
     [
         # An event loop: only its 10 connections bound it; a queue formed at the pool.
         (
-            "fastapi-async",
-            None,
-            10.0,
+            ("fastapi-async", None, 10.0),
             {"db_pool_in_use_mean": 6.0, "db_pool_waiting_mean": 8.4},
             "database pool",
             "8.4 requests on average waiting for one of 10 pooled connections",
         ),
         # No queue yet, but the gauge saw the pool nearly full.
         (
-            "fastapi-async",
-            None,
-            10.0,
+            ("fastapi-async", None, 10.0),
             {"db_pool_in_use_mean": 9.0, "db_pool_waiting_mean": 0.1},
             "database pool",
             "90% of 10 pooled connections in use",
         ),
         # 4 threads, 2 connections: the threads are busy waiting for the pool.
         (
-            "flask-threads",
-            4.0,
-            2.0,
+            ("flask-threads", 4.0, 2.0),
             {"saturation": 1.0, "db_pool_in_use_mean": 1.95, "db_pool_waiting_mean": 2.0},
             "database pool",
             "2.0 requests on average waiting for one of 2 pooled connections",
         ),
         # One worker, 10 connections: the worker is the limit, the pool is nearly idle.
         (
-            "flask-sync",
-            1.0,
-            10.0,
+            ("flask-sync", 1.0, 10.0),
             {"saturation": 0.98, "db_pool_in_use_mean": 0.98, "db_pool_waiting_mean": 0.0},
             "worker slots",
             "98% of the slots busy",
         ),
         # As many slots as connections: no request can wait for the pool.
         (
-            "flask-threads",
-            4.0,
-            4.0,
+            ("flask-threads", 4.0, 4.0),
             {"saturation": 0.97, "db_pool_in_use_mean": 3.9, "db_pool_waiting_mean": 0.0},
             "worker slots",
             "97% of the slots busy",
         ),
         # A full CPU holds every connection longer: the queue at the pool follows from it.
         (
-            "fastapi-async",
-            None,
-            10.0,
+            ("fastapi-async", None, 10.0),
             {"cpu_cores": 0.97, "db_pool_in_use_mean": 10.0, "db_pool_waiting_mean": 30.0},
             "CPU",
             "0.97 of 1 core(s) busy",
@@ -437,14 +425,13 @@ def test_the_database_pool_is_a_slot_when_it_is_the_smaller() -> None:
     ],
 )
 def test_the_report_names_the_database_pool_when_it_limited_the_row(
-    row: str,
-    slots: float | None,
-    pool: float,
+    row: tuple[str, float | None, float],
     load: dict[str, float],
     limited_by: str,
     evidence: str,
 ) -> None:
-    [found], _ = combos(a_database_row(row, slots, pool, **load), 1)
+    name, slots, pool = row  # the row, its worker slots (None: unbounded), its connections
+    [found], _ = combos(a_database_row(name, slots, pool, **load), 1)
     assert (found.limited_by, found.evidence) == (limited_by, evidence)
     slot_count = min(slots or pool, pool)
     assert found.slots == slot_count
