@@ -16,8 +16,8 @@ from bench.matrix.workloads import WORKLOADS, get_workload
 BUSY = 0.9  # of the slots, threads or cores: full
 WELL_USED = 0.7  # past the knee, queueing sets in before a resource is quite full
 BACKLOG_QUEUE = 10  # connections in the listen queue: the server does not accept fast enough
-LOOP_BLOCKED_MS = 50.0
 POOL_QUEUE = 0.5  # requests waiting for a pooled connection, on average: the pool is full
+LOOP_BLOCKED_MS = 50.0
 MIN_CPU_S_PER_REQUEST = 1e-5  # event-loop lag p99 that means requests wait for the loop
 K6_FULL_CORE = 0.9
 LOW_SERVER_CPU = 0.5
@@ -260,16 +260,28 @@ def _pool_use(level: Level) -> tuple[float, str, str] | None:
         return None
     if level.slots is not None and level.slots <= level.db_pool_size:
         return None
+    share = pool_share(level.db_pool_size, level.db_pool_in_use_mean, level.db_pool_waiting_mean)
+    if share is None:
+        return None
     size = f"{level.db_pool_size:g} pooled connections"
     waiting = level.db_pool_waiting_mean or 0.0
-    # A request waits only while every connection is out: a queue means a full pool
-    # (the in-use gauge, sampled at each scrape, lags a short step).
     if waiting >= POOL_QUEUE:
-        return 1.0, DATABASE_POOL, f"{waiting:.1f} requests on average waiting for one of {size}"
-    if level.db_pool_in_use_mean is None:
-        return None
-    share = level.db_pool_in_use_mean / level.db_pool_size
+        return share, DATABASE_POOL, f"{waiting:.1f} requests on average waiting for one of {size}"
     return share, DATABASE_POOL, f"{share:.0%} of {size} in use"
+
+
+def pool_share(size: float | None, in_use: float | None, waiting: float | None) -> float | None:
+    """The share of the database pool in use; None without a pool or figures.
+
+    A request waits only while every connection is out, so a queue means a
+    full pool; else the in-use gauge's mean (sampled at each scrape, it lags a
+    short step by up to one).
+    """
+    if not size:
+        return None
+    if (waiting or 0.0) >= POOL_QUEUE:
+        return 1.0
+    return None if in_use is None else in_use / size
 
 
 @dataclass(frozen=True)
@@ -478,9 +490,9 @@ def warnings(
                     (step.threadpool_busy_mean or 0) / step.threadpool_size
                     if step.threadpool_size
                     else None,
-                    (step.db_pool_in_use_mean or 0) / step.db_pool_size
-                    if step.db_pool_size
-                    else None,
+                    pool_share(
+                        step.db_pool_size, step.db_pool_in_use_mean, step.db_pool_waiting_mean
+                    ),
                 )
             )
             or (step.loop_lag_p99_ms or 0) >= LOOP_BLOCKED_MS
