@@ -21,8 +21,9 @@ CONTROL ?=
 A ?=
 B ?=
 BASELINE ?= fastapi-async
+DB_ROW ?= fastapi-async
 
-.PHONY: help install lock lint format typecheck test run-native up down status logs loadtest bench report compare bench-reproducibility bench-overhead bench-versus clean
+.PHONY: help install lock lint format typecheck test run-native up down status logs loadtest bench report compare bench-reproducibility bench-overhead bench-versus bench-db-drivers clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -78,8 +79,11 @@ bench-reproducibility: ## The matrix twice (two seeds): how far each capacity an
 bench-overhead: ## What the instrumentation costs on /hello, per row (on vs off)
 	$(BENCH) overhead
 
-bench-versus: ## Rows against a baseline row, requests per CPU-second, A/A control [ROWS= BASELINE= ENDPOINT= INSTRUMENTATION=off]
+bench-versus: ## Rows against a baseline row, requests per CPU-second, A/A control [ROWS= BASELINE= (ROW or ROW:BENCH_X=V) ENDPOINT= INSTRUMENTATION=off]
 	$(BENCH) versus --baseline "$(BASELINE)" $(if $(ENDPOINT),--endpoint "$(ENDPOINT)") $(if $(ROWS),--rows $(ROWS)) $(if $(INSTRUMENTATION),--instrumentation $(INSTRUMENTATION))
+
+bench-db-drivers: ## asyncpg against psycopg's async pool on one FastAPI row, paired, A/A control, own PostgreSQL [DB_ROW=fastapi-async ENDPOINT=/db/query]
+	$(BENCH) versus --baseline "$(DB_ROW):BENCH_DB_DRIVER=psycopg" --rows "$(DB_ROW):BENCH_DB_DRIVER=asyncpg" --endpoint "$(or $(ENDPOINT),/db/query)"
 
 clean: ## Remove run state and caches (keeps results/)
 	rm -rf .run .pytest_cache .mypy_cache .ruff_cache

@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "bench.versus",
     "bench.scrape_cost",
     "bench.middleware_cost",
+    "bench.db_pool_cost",
     "bench.matrix.commands",
     "bench.matrix.compare",
     "bench.matrix.reproducibility",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 
@@ -24,3 +26,17 @@ def split_cores() -> CoreSplit:
         return CoreSplit(None, None)
     half = len(cores) // 2
     return CoreSplit(frozenset(cores[:half]), frozenset(cores[half:]))
+
+
+@contextmanager
+def on_cores(cpus: frozenset[int] | None) -> Iterator[None]:
+    """Run the block with this process on ``cpus``: what it starts inherits them."""
+    if cpus is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)

@@ -19,15 +19,17 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
+from bench.cores import on_cores
 from bench.procs import LOOPBACK
 from services.database.schema import COUNT_ROWS, CREATE_TABLE, ROW_COUNT, SEED_ROWS
 
+URL_VARIABLE = "BENCH_DATABASE_URL"
 USER_VARIABLE = "BENCH_POSTGRES_USER"
 BIN_VARIABLE = "BENCH_POSTGRES_BIN"
 DEBIAN_ROOT = Path("/usr/lib/postgresql")
@@ -299,3 +301,25 @@ def running_postgres(run_dir: Path, port: int) -> Iterator[Cluster]:
     finally:
         cluster.stop()
         discard_if_outside(cluster, run_dir)
+
+
+@contextmanager
+def database_for_run(
+    directory: Path, port: int, cpus: frozenset[int] | None = None
+) -> Iterator[str]:
+    """The database a run's rows use, for the block; yields its URL.
+
+    BENCH_DATABASE_URL (seeded) when set; else a throwaway cluster in
+    ``directory`` on ``port``, started on ``cpus``, stopped and its data
+    (tens of MB, not a result) removed after the block.
+    """
+    own = os.environ.get(URL_VARIABLE, "").strip()
+    if own:
+        seed(own)
+        yield own
+        return
+    with ExitStack() as stack:
+        stack.callback(shutil.rmtree, directory, ignore_errors=True)
+        with on_cores(cpus):
+            cluster = stack.enter_context(running_postgres(directory, port))
+        yield cluster.url

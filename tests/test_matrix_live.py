@@ -305,9 +305,13 @@ def test_database_workloads_run_on_the_runs_own_postgres(results: Path) -> None:
     """db-* workloads make the native stack start a seeded PostgreSQL for the run.
 
     flask-sync's one worker holds its slot for the whole pg_sleep, so /db/sleep
-    caps it at slots / service time as /io does; fastapi-async keeps up.
+    caps it at slots / service time as /io does. fastapi-async's event loop
+    is bounded by its pool of 2 alone: 2 / 100 ms = 20 rps, under the 25
+    offered, and the report names the database pool as its limit.
     """
-    run = tiny_matrix(results, "db", 3, "--workloads", "db-sleep", "db-query", "--repeats", "1")
+    run = tiny_matrix(
+        results, "db", 3, "--workloads", "db-sleep", "db-query", "--repeats", "1", "--db-pool", "2"
+    )
     data = json.loads((run / "results.json").read_text())
     steps = [s for s in data["figures"]["steps"] if s["kind"] == "load"]
     assert {(s["row"], s["workload"]) for s in steps} == {
@@ -324,4 +328,19 @@ def test_database_workloads_run_on_the_runs_own_postgres(results: Path) -> None:
     service_s = sync["service_time_ms"] / 1000.0
     assert service_s == pytest.approx(0.1, rel=0.2)  # pg_sleep(0.1) plus the pool's checkout
     assert level(sync, 25.0)["throughput_rps"] == pytest.approx(1 / service_s, rel=0.10)
+    assert (sync["slots"], sync["limited_by"]) == (1, "worker slots")
+    [pooled] = [
+        c
+        for c in data["figures"]["combos"]
+        if (c["row"], c["workload"]) == ("fastapi-async", "db-sleep")
+    ]
+    assert pooled["slots"] == 2
+    assert pooled["slots_basis"].startswith("database pool (2 connections")
+    assert pooled["limited_by"] == "database pool", pooled["evidence"]
+    pool_s = pooled["service_time_ms"] / 1000.0
+    assert level(pooled, 25.0)["throughput_rps"] == pytest.approx(2 / pool_s, rel=0.10)
+    report = (run / "report.md").read_text()
+    assert "fastapi-async: capacity" in report
+    assert "limited by database pool (" in report
+    assert "--db-pool 2" in report
     assert not (run / "postgres").exists()  # stopped and removed with the run's stack

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bench.matrix.analysis import Level, combos, latency_outside_app, warnings
+from bench.matrix.analysis import Level, combos, latency_outside_app, predict, warnings
 from bench.matrix.figures import StepFigures
 from bench.matrix.ladder import (
     CAPACITY_OVERLOAD,
@@ -23,6 +23,7 @@ from bench.matrix.ladder import (
     mild_overload,
 )
 from bench.matrix.profiles import FULL, QUICK, Profile
+from bench.matrix.prose import verdict
 from bench.matrix.series import histogram_quantile, increase, scrapes_within
 from bench.procs import free_port
 
@@ -209,6 +210,7 @@ def bench(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
         (["--rows", "flask-sync", "--workloads", "io-blocking"], "no row serves"),
         (["--run-id", "../elsewhere"], "plain directory name"),
         (["--stack", "docker", "--workers", "2"], "apply to the native stack"),
+        (["--db-pool", "0"], "--db-pool must be at least 1"),
     ],
 )
 def test_bad_arguments_are_refused_before_anything_runs(
@@ -335,3 +337,123 @@ def test_waiting_the_row_hides_from_its_histogram_is_not_blamed_on_k6(
 
 def test_a_small_difference_is_the_network_round_trip_not_a_finding() -> None:
     assert latency_outside_app(a_level(p99_ms=140.0), 250, 1) is None
+
+
+def a_database_row(row: str, slots: float | None, pool: float, **load: Any) -> list[StepFigures]:
+    """The probe and one load step of ``row`` on /db/sleep?ms=100 with ``pool`` connections."""
+    common: dict[str, Any] = {
+        "row": row,
+        "workload": "db-sleep",
+        "slots": slots,
+        "db_pool_size": pool,
+        "server_mean_ms": 100.0,
+        "loop_lag_p99_ms": None if slots else 2.0,
+        "threadpool_busy_mean": None,
+        "threadpool_size": None,
+    }
+    probe = a_step(
+        id="0001",
+        kind="probe",
+        offered_rps=None,
+        p99_ms=101.0,
+        db_pool_in_use_mean=1.0,
+        db_pool_waiting_mean=0.0,
+        saturation=1.0 / slots if slots else None,
+        **common,
+    )
+    return [probe, a_step(id="0002", **{"cpu_cores": 0.2, **common, **load})]
+
+
+def test_the_database_pool_is_a_slot_when_it_is_the_smaller() -> None:
+    """Little's law with min(worker slots, pool) on the database workloads."""
+    asgi = a_database_row("fastapi-async", None, 10.0)[0]
+    assert predict("db-sleep", asgi, 1).littles_law_rps == pytest.approx(100.0)
+    threads = a_database_row("flask-threads", 4.0, 2.0)[0]
+    assert predict("db-sleep", threads, 1).littles_law_rps == pytest.approx(20.0)
+    one_worker = a_database_row("flask-sync", 1.0, 10.0)[0]
+    assert predict("db-sleep", one_worker, 1).littles_law_rps == pytest.approx(10.0)
+    # Elsewhere a pool the process happens to have is no slot: an event loop stays unbounded.
+    on_io = a_step(kind="probe", offered_rps=None, db_pool_size=10.0, workload="io")
+    assert predict("io", on_io, 1).littles_law_rps is None
+
+
+@pytest.mark.parametrize(
+    ("row", "load", "limited_by", "evidence"),
+    [
+        # An event loop: only its 10 connections bound it; a queue formed at the pool.
+        (
+            ("fastapi-async", None, 10.0),
+            {"db_pool_in_use_mean": 6.0, "db_pool_waiting_mean": 8.4},
+            "database pool",
+            "8.4 requests on average waiting for one of 10 pooled connections",
+        ),
+        # No queue yet, but the gauge saw the pool nearly full.
+        (
+            ("fastapi-async", None, 10.0),
+            {"db_pool_in_use_mean": 9.0, "db_pool_waiting_mean": 0.1},
+            "database pool",
+            "90% of 10 pooled connections in use",
+        ),
+        # 4 threads, 2 connections: the threads are busy waiting for the pool.
+        (
+            ("flask-threads", 4.0, 2.0),
+            {"saturation": 1.0, "db_pool_in_use_mean": 1.95, "db_pool_waiting_mean": 2.0},
+            "database pool",
+            "2.0 requests on average waiting for one of 2 pooled connections",
+        ),
+        # One worker, 10 connections: the worker is the limit, the pool is nearly idle.
+        (
+            ("flask-sync", 1.0, 10.0),
+            {"saturation": 0.98, "db_pool_in_use_mean": 0.98, "db_pool_waiting_mean": 0.0},
+            "worker slots",
+            "98% of the slots busy",
+        ),
+        # As many slots as connections: no request can wait for the pool.
+        (
+            ("flask-threads", 4.0, 4.0),
+            {"saturation": 0.97, "db_pool_in_use_mean": 3.9, "db_pool_waiting_mean": 0.0},
+            "worker slots",
+            "97% of the slots busy",
+        ),
+        # A full CPU holds every connection longer: the queue at the pool follows from it.
+        (
+            ("fastapi-async", None, 10.0),
+            {"cpu_cores": 0.97, "db_pool_in_use_mean": 10.0, "db_pool_waiting_mean": 30.0},
+            "CPU",
+            "0.97 of 1 core(s) busy",
+        ),
+    ],
+)
+def test_the_report_names_the_database_pool_when_it_limited_the_row(
+    row: tuple[str, float | None, float],
+    load: dict[str, float],
+    limited_by: str,
+    evidence: str,
+) -> None:
+    name, slots, pool = row  # the row, its worker slots (None: unbounded), its connections
+    [found], _ = combos(a_database_row(name, slots, pool, **load), 1)
+    assert (found.limited_by, found.evidence) == (limited_by, evidence)
+    slot_count = min(slots or pool, pool)
+    assert found.slots == slot_count
+    assert found.littles_law_rps == pytest.approx(slot_count / 0.1)
+    assert found.slots_basis.startswith("worker slots" if slots == slot_count else "database pool")
+    sentence = verdict("db-sleep", [found], [], [])
+    assert f"limited by {limited_by} ({evidence})" in sentence
+    if found.slots_basis.startswith("database pool"):
+        assert f"Little's law: {pool:g} pooled connection(s) / 100 ms" in sentence
+
+
+def test_a_full_pool_is_a_full_queue_not_a_load_generator_warning() -> None:
+    steps = a_database_row(
+        "fastapi-async",
+        None,
+        10.0,
+        dropped_iterations=50,
+        db_pool_in_use_mean=10.0,
+        db_pool_waiting_mean=200.0,
+    )
+    found, _ = combos(steps, 1)
+    assert not any("dropped iterations" in w for w in warnings(steps, found, 3, 1))
+    idle_pool = a_database_row("fastapi-async", None, 10.0, dropped_iterations=50)
+    found, _ = combos(idle_pool, 1)
+    assert any("dropped iterations" in w for w in warnings(idle_pool, found, 3, 1))

@@ -7,10 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bench.paired import PairResult, Side, Slice
-from bench.versus import Comparison
+from bench.procs import running_row
+from bench.versus import Comparison, Entrant
 
 
 def bench_versus(*args: str) -> subprocess.CompletedProcess[str]:
@@ -102,6 +104,14 @@ def test_both_sides_can_run_the_bare_app(tmp_path: Path) -> None:
         (["--baseline", "nope"], "unknown row 'nope'"),
         (["--endpoint", "hello"], "must be a path"),
         (["--endpoint", "/downstream?ms=5"], "needs the latency service"),
+        (["--rows", "flask-sync:BENCH_DB_DRIVER=asyncpg"], "flask-sync does not read BENCH_DB"),
+        (["--rows", "fastapi-async:BENCH_THREADS=4"], "fastapi-async does not read BENCH_THREADS"),
+        (["--baseline", "fastapi-async:BENCH_DB_DRIVER=pg8000"], "must be 'asyncpg' or 'psycopg'"),
+        (["--rows", "flask-sync:BENCH_DB_POOL=0"], "BENCH_DB_POOL=0 must be at least 1"),
+        (["--rows", "flask-sync:BENCH_PORT=9000"], "versus sets BENCH_PORT itself"),
+        (["--rows", "flask-sync:DB_POOL=3"], "knobs are BENCH_NAME=value"),
+        (["--rows", "flask-sync:"], "no knobs after ':'"),
+        (["--rows", "flask-sync", "--endpoint", "/db/thread/query"], "flask-sync does not serve"),
         (["--json", "/no/such/dir/x.json"], "no directory /no/such/dir"),
     ],
 )
@@ -110,3 +120,62 @@ def test_bad_arguments(args: list[str], message: str) -> None:
     assert result.returncode == 2
     assert message in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_a_contender_is_a_row_and_its_own_knobs_over_the_common_ones() -> None:
+    entrant = Entrant.parse("fastapi-async:BENCH_DB_DRIVER=psycopg, bench_db_pool=4")
+    assert entrant == Entrant("fastapi-async", {"BENCH_DB_DRIVER": "psycopg", "BENCH_DB_POOL": "4"})
+    assert entrant.label == "fastapi-async:BENCH_DB_DRIVER=psycopg,BENCH_DB_POOL=4"
+    contender = entrant.contender({"instrumentation": "off", "db_pool": "10"})
+    assert contender.row == "fastapi-async"
+    assert contender.knobs == {"instrumentation": "off", "db_pool": "4", "db_driver": "psycopg"}
+    assert Entrant.parse("flask-sync") == Entrant("flask-sync", {})
+
+
+@pytest.mark.live
+@pytest.mark.parametrize(
+    ("driver", "answered"), [("asyncpg", "asyncpg"), ("psycopg", "psycopg-async")]
+)
+def test_a_contenders_knobs_reach_its_server(
+    driver: str, answered: str, database_url: str, tmp_path: Path
+) -> None:
+    contender = Entrant.parse(f"fastapi-async:BENCH_DB_DRIVER={driver}").contender(
+        {"database_url": database_url}
+    )
+    with running_row(contender.row, tmp_path, extra_knobs=contender.knobs) as server:
+        response = httpx.get(f"{server.base_url}/db/query", timeout=15)
+    assert response.status_code == 200, response.text
+    assert response.json()["driver"] == answered
+
+
+@pytest.mark.live
+def test_two_drivers_on_one_row_against_its_own_postgres(tmp_path: Path) -> None:
+    """asyncpg against psycopg's async pool on fastapi-async, with the A/A control.
+
+    k6 fails a run with more than 1% errors, so both sides answered /db/query
+    from the PostgreSQL versus started for the run.
+    """
+    output = tmp_path / "versus.json"
+    result = bench_versus(
+        "--baseline", "fastapi-async:BENCH_DB_DRIVER=psycopg",
+        "--rows", "fastapi-async:BENCH_DB_DRIVER=asyncpg",
+        "--endpoint", "/db/query",
+        "--rounds", "2", "--seconds", "1", "--vus", "2", "--json", str(output),
+    )  # fmt: skip
+    assert result.returncode in {0, 1}, result.stdout + result.stderr  # 1: control failed
+    assert "database: a throwaway PostgreSQL on the services core" in result.stdout
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("A/A fastapi-async:BENCH_DB_DRIVER=psycopg") for line in lines)
+    assert any(line.startswith("fastapi-async:BENCH_DB_DRIVER=asyncpg ") for line in lines)
+    written = json.loads(output.read_text())
+    assert written["endpoint"] == "/db/query"
+    control, row = written["comparisons"]
+    assert control["row_knobs"] == control["baseline_knobs"] == {"BENCH_DB_DRIVER": "psycopg"}
+    assert (row["row_knobs"], row["baseline_knobs"]) == (
+        {"BENCH_DB_DRIVER": "asyncpg"},
+        {"BENCH_DB_DRIVER": "psycopg"},
+    )
+    assert row["label"] == "fastapi-async:BENCH_DB_DRIVER=asyncpg"
+    assert row["rounds"] == 2
+    assert row["row_efficiency"] > 0
+    assert row["baseline_efficiency"] > 0

@@ -16,6 +16,7 @@ from bench.matrix.workloads import WORKLOADS, get_workload
 BUSY = 0.9  # of the slots, threads or cores: full
 WELL_USED = 0.7  # past the knee, queueing sets in before a resource is quite full
 BACKLOG_QUEUE = 10  # connections in the listen queue: the server does not accept fast enough
+POOL_QUEUE = 0.5  # requests waiting for a pooled connection, on average: the pool is full
 LOOP_BLOCKED_MS = 50.0
 MIN_CPU_S_PER_REQUEST = 1e-5  # event-loop lag p99 that means requests wait for the loop
 K6_FULL_CORE = 0.9
@@ -60,6 +61,11 @@ class Level:
     saturated: bool
     overloaded: bool  # most repeats served clearly less than offered
     reasons: tuple[str, ...]
+    # Defaults: runs recorded before the matrix knew the pool read back unchanged.
+    slots: float | None = None  # bench_worker_slots, where the row has them
+    db_pool_size: float | None = None  # connections over the row's pools
+    db_pool_in_use_mean: float | None = None
+    db_pool_waiting_mean: float | None = None
 
 
 @dataclass(frozen=True)
@@ -130,11 +136,37 @@ def _level(offered: float, steps: list[StepFigures]) -> Level:
         saturated=2 * len(saturated) > len(steps),
         overloaded=2 * sum(1 for s in steps if s.overloaded) > len(steps),
         reasons=tuple(dict.fromkeys(r for s in saturated for r in s.reasons)),
+        slots=median_of(lambda s: s.slots),
+        db_pool_size=median_of(lambda s: s.db_pool_size),
+        db_pool_in_use_mean=median_of(lambda s: s.db_pool_in_use_mean),
+        db_pool_waiting_mean=median_of(lambda s: s.db_pool_waiting_mean),
     )
 
 
-def _slots(workload: str, probe: StepFigures) -> tuple[float | None, str]:
-    """How many requests the row can serve at once on this workload, and why."""
+DATABASE_POOL = "database pool"
+
+
+def _slots(
+    workload: str, probe: StepFigures, pool_size: float | None = None
+) -> tuple[float | None, str]:
+    """How many requests the row can serve at once on this workload, and why.
+
+    On the database workloads a request holds a pooled connection for most of
+    its time, so the pool is a slot too: the row serves at most the smaller of
+    its worker slots and its connections at once (``pool_size``, the row's
+    bench_db_pool_size: BENCH_DB_POOL x its worker processes).
+    """
+    if get_workload(workload).needs_database and pool_size:
+        if probe.slots and probe.slots <= pool_size:
+            pooled = f"no more than the {pool_size:g} pooled connections"
+            return probe.slots, f"worker slots (bench_worker_slots), {pooled}"
+        fewer = (
+            f"fewer than the {probe.slots:g} worker slots"
+            if probe.slots
+            else "the event loop's only bound"
+        )
+        pool = f"{DATABASE_POOL} ({pool_size:g} connections, bench_db_pool_size)"
+        return pool_size, f"{pool}, {fewer}"
     if probe.slots:
         return probe.slots, "worker slots (bench_worker_slots)"
     if workload == "io-blocking":
@@ -183,15 +215,25 @@ def latency_outside_app(observed: Level, slo_ms: float, service_cores: int) -> f
 def _limited_by(level: Level, service_cores: int) -> tuple[str, str]:
     """What capped the row at ``level`` (its capacity level, else its first past the knee).
 
-    The most used of CPU, worker slots and thread pool when one is well used;
-    else a late event loop (time.sleep in async def: nothing is busy, the loop is stuck).
+    The most used of CPU, worker slots, thread pool and database pool when one
+    is well used; else a late event loop (time.sleep in async def: nothing is
+    busy, the loop is stuck).
     """
     used: list[tuple[float, str, str]] = []
     if level.cpu_cores is not None:
         share = level.cpu_cores / service_cores
         used.append((share, "CPU", f"{level.cpu_cores:.2f} of {service_cores} core(s) busy"))
-    if level.saturation is not None:
+    # With no more slots than connections no request ever waits for the pool,
+    # so only a smaller pool can limit the row. Then a request waiting for a
+    # connection holds its slot: when the pool is well used, the busy slots
+    # follow from it. A full CPU holds every connection longer, so it comes first.
+    cpu_full = level.cpu_cores is not None and level.cpu_cores >= BUSY * service_cores
+    pool = None if cpu_full else _pool_use(level)
+    pool_binds = pool is not None and pool[0] >= WELL_USED
+    if level.saturation is not None and not pool_binds:
         used.append((level.saturation, "worker slots", f"{level.saturation:.0%} of the slots busy"))
+    if pool is not None:
+        used.append(pool)
     if level.threadpool_busy_mean and level.threadpool_size:
         share = level.threadpool_busy_mean / level.threadpool_size
         threads = f"{share:.0%} of {level.threadpool_size:g} threads busy"
@@ -207,6 +249,39 @@ def _limited_by(level: Level, service_cores: int) -> tuple[str, str]:
     if level.k6_cpu_cores >= K6_FULL_CORE:
         return "load generator", f"k6 used {level.k6_cpu_cores:.2f} cores"
     return UNCLEAR, "; ".join(level.reasons)
+
+
+def _pool_use(level: Level) -> tuple[float, str, str] | None:
+    """How much of the database pool the level kept in use, and the evidence.
+
+    None without a pool, or with one no smaller than the worker slots.
+    """
+    if not level.db_pool_size:
+        return None
+    if level.slots is not None and level.slots <= level.db_pool_size:
+        return None
+    share = pool_share(level.db_pool_size, level.db_pool_in_use_mean, level.db_pool_waiting_mean)
+    if share is None:
+        return None
+    size = f"{level.db_pool_size:g} pooled connections"
+    waiting = level.db_pool_waiting_mean or 0.0
+    if waiting >= POOL_QUEUE:
+        return share, DATABASE_POOL, f"{waiting:.1f} requests on average waiting for one of {size}"
+    return share, DATABASE_POOL, f"{share:.0%} of {size} in use"
+
+
+def pool_share(size: float | None, in_use: float | None, waiting: float | None) -> float | None:
+    """The share of the database pool in use; None without a pool or figures.
+
+    A request waits only while every connection is out, so a queue means a
+    full pool; else the in-use gauge's mean (sampled at each scrape, it lags a
+    short step by up to one).
+    """
+    if not size:
+        return None
+    if (waiting or 0.0) >= POOL_QUEUE:
+        return 1.0
+    return None if in_use is None else in_use / size
 
 
 @dataclass(frozen=True)
@@ -235,7 +310,7 @@ def predict(workload: str, probe: StepFigures, service_cores: int) -> Prediction
     included), so its CPU limit is low for an event loop: the search
     starts above it and aims higher by the CPU share each step leaves idle.
     """
-    slots, _ = _slots(workload, probe)
+    slots, _ = _slots(workload, probe, probe.db_pool_size)
     service_s = probe.server_mean_ms / 1000.0 if probe.server_mean_ms else None
     littles = slots / service_s if slots and service_s else None
     per_request_s = probe.cpu_ms_per_request / 1000.0 if probe.cpu_ms_per_request else None
@@ -304,7 +379,9 @@ def combo(
     above = [
         lv for lv in levels if lv.saturated and (knee is None or lv.offered_rps > knee.offered_rps)
     ]
-    slots, slots_basis = _slots(workload, probes[0])
+    # The pool as every step saw it: a worker the probe never reached opens its own later.
+    pool_size = max((s.db_pool_size for s in probes + loads if s.db_pool_size), default=None)
+    slots, slots_basis = _slots(workload, probes[0], pool_size)
     service_ms = service_time_ms(probes[0], [s for s in loads if not s.saturated])
     littles = slots / (service_ms / 1000.0) if slots and service_ms else None
     knee_steps = by_rate[round(knee.offered_rps, 3)] if knee else []
@@ -413,6 +490,9 @@ def warnings(
                     (step.threadpool_busy_mean or 0) / step.threadpool_size
                     if step.threadpool_size
                     else None,
+                    pool_share(
+                        step.db_pool_size, step.db_pool_in_use_mean, step.db_pool_waiting_mean
+                    ),
                 )
             )
             or (step.loop_lag_p99_ms or 0) >= LOOP_BLOCKED_MS

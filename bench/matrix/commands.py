@@ -95,6 +95,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     matrix.add_argument("--workers", type=int, help="BENCH_WORKERS for every row (native)")
     matrix.add_argument("--threads", type=int, help="BENCH_THREADS for gthread rows (native)")
+    matrix.add_argument(
+        "--db-pool", type=int, help="BENCH_DB_POOL: connections per pool, every row (native)"
+    )
     matrix.add_argument("--run-id", help="name of the run directory (default: time and profile)")
     matrix.set_defaults(handler=run_matrix)
 
@@ -119,12 +122,16 @@ def _plan(args: argparse.Namespace) -> MatrixPlan:
     named = [get_row(name).name for name in args.rows]
     rows = tuple(dict.fromkeys([*named, control] if control else named))
     workloads = tuple(dict.fromkeys(get_workload(name) for name in args.workloads))
-    knobs = {name: value for name in ("workers", "threads") if (value := getattr(args, name))}
+    knobs = {
+        name: value
+        for name in ("workers", "threads", "db_pool")
+        if (value := getattr(args, name)) is not None
+    }
     if any(value < 1 for value in knobs.values()):
-        raise UsageError("--workers and --threads must be at least 1")
+        raise UsageError("--workers, --threads and --db-pool must be at least 1")
     if knobs and args.stack == "docker":
         raise UsageError(
-            "--workers/--threads apply to the native stack; set them in .env for docker"
+            "--workers/--threads/--db-pool apply to the native stack; set them in .env for docker"
         )
     if control and args.stack == "docker":
         raise UsageError("--control needs the native stack: compose runs one copy of each row")

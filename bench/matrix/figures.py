@@ -72,6 +72,13 @@ class StepFigures:
     saturated: bool
     overloaded: bool  # served clearly less than offered: the row was at its capacity
     reasons: tuple[str, ...]
+    # The database pool (bench_db_pool_*, summed over the workers), on the rows
+    # that opened one; None before the database workloads were recorded.
+    db_pool_size: float | None = None
+    # Sampled from the gauge: it lags the step by up to a scrape interval.
+    db_pool_in_use_mean: float | None = None
+    # Exact, as the concurrency is: seconds spent waiting for a connection per second.
+    db_pool_waiting_mean: float | None = None
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -164,6 +171,7 @@ def step_figures(
     # Little's law, exactly: seconds spent in requests per second = mean concurrency.
     concurrency = busy_seconds.rate if busy_seconds else None
     workers = series.gauge_labels("service_info").get("workers")
+    pool_waiting = increase(series.total("db_pool_wait_seconds_sum"), span)
     duration_buckets = series.counter("duration_seconds_bucket", by="le")
     lag_buckets = series.counter("loop_lag_seconds_bucket", by="le")
     return StepFigures(
@@ -199,5 +207,8 @@ def step_figures(
         saturated=bool(reasons),
         overloaded=_overloaded(figures["throughput_rps"], step.offered_rps, window_s),
         reasons=reasons,
+        db_pool_size=max_between(series.gauge("db_pool_size"), start, end),
+        db_pool_in_use_mean=mean_between(series.gauge("db_pool_in_use"), start, end),
+        db_pool_waiting_mean=pool_waiting.rate if pool_waiting else None,
         **figures,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from bench.matrix.analysis import NOT_REACHED, UNCLEAR, Combo
+from bench.matrix.analysis import DATABASE_POOL, NOT_REACHED, UNCLEAR, Combo
 from bench.matrix.markdown import fmt_estimate, fmt_interval, fmt_ms, fmt_rps
 from bench.matrix.stats import PRIOR_DEGREES, floor_half_width
 from bench.matrix.verdicts import ControlResult, Ranking, Tie
@@ -14,7 +14,8 @@ PRIMARY_WHY = """\
 **Capacity** is the primary figure of every verdict: what the row served
 when it could not keep up (k6 offered more than it served). It is a mean
 over the whole step, set by the resource that binds (CPU, worker slots,
-threads, a blocked event loop), with the machine's speed taken out (see
+threads, the database pool, a blocked event loop), with the machine's
+speed taken out (see
 "The machine's speed" below). The **knee**, the highest offered rate within
 the SLO, is what you size by, but it is decided by the 99th percentile of a
 short step, which near saturation turns on a handful of slow requests (a
@@ -53,8 +54,8 @@ rerun the levels that decide the figures: the knee and the overload level
 
 Served is counted from one service time into the step to its end (the
 steady state); latency is k6's, client side ("app p99" is the row's own,
-from its histogram); CPU, slots, concurrency, backlog and event-loop lag
-are the row's own metrics, recorded from Prometheus after each step
+from its histogram); CPU, slots, concurrency, backlog, event-loop lag and
+database pool use are the row's own metrics, recorded from Prometheus after each step
 (`steps/*/series.json`). A probe on every service core measures how fast
 the core ran during each step (`speed.tsv`); throughput is divided by
 1 - u + u x speed (u: the share of the service cores the row kept busy) and
@@ -124,8 +125,14 @@ def _row_sentence(c: Combo) -> str:
     # Little's law only where it is the binding limit, not 100 slots on /hello.
     binding = c.littles_law_rps is not None and c.predicted_capacity_rps == c.littles_law_rps
     if binding and c.slots and c.service_time_ms:
+        # The database pool as the slots is worth saying: it is not the row's own.
+        slots = (
+            f"{c.slots:g} pooled connection(s)"
+            if c.slots_basis.startswith(DATABASE_POOL)
+            else f"{c.slots:g} slot(s)"
+        )
         sentence += (
-            f"; Little's law: {c.slots:g} slot(s) / {fmt_ms(c.service_time_ms)} ms "
+            f"; Little's law: {slots} / {fmt_ms(c.service_time_ms)} ms "
             f"= {fmt_rps(c.littles_law_rps)} rps"
         )
     return sentence + "."

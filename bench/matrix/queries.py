@@ -26,6 +26,7 @@ COUNTERS: dict[str, str] = {
     ),
     "cpu_seconds_total": "bench_process_cpu_seconds_total{{{sel}}}",
     "loop_lag_seconds_bucket": "bench_event_loop_lag_seconds_bucket{{{sel}}}",
+    "db_pool_wait_seconds_sum": "bench_db_pool_wait_seconds_sum{{{sel}}}",
 }
 GAUGES: dict[str, str] = {
     "active_requests": "sum(http_server_active_requests{{{sel}}})",
@@ -35,6 +36,9 @@ GAUGES: dict[str, str] = {
     "threadpool_busy": "sum(bench_threadpool_busy{{{sel}}})",
     "threadpool_size": "sum(bench_threadpool_size{{{sel}}})",
     "threadpool_waiting": "sum(bench_threadpool_waiting{{{sel}}})",
+    # Summed over the row's workers, like the slots: W processes x BENCH_DB_POOL.
+    "db_pool_size": "sum(bench_db_pool_size{{{sel}}})",
+    "db_pool_in_use": "sum(bench_db_pool_in_use{{{sel}}})",
     "service_info": "max by (workers, threads, worker_class) (bench_service_info{{{sel}}})",
 }
 

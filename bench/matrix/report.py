@@ -136,7 +136,7 @@ def command_line(run: dict[str, Any]) -> str:
         parts.append(f"--prometheus-url {run['prometheus_url']}")
     if run.get("control"):
         parts.append(f"--control {run['control']}")
-    parts += [f"--{knob} {value}" for knob, value in run["knobs"].items()]
+    parts += [f"--{knob.replace('_', '-')} {value}" for knob, value in run["knobs"].items()]
     return " ".join(parts)
 
 

@@ -11,8 +11,6 @@ row stays up, so the report says so.
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -24,7 +22,7 @@ import yaml
 
 from bench.cores import CoreSplit
 from bench.matrix.control import original_of
-from bench.postgres import running_postgres, seed
+from bench.postgres import database_for_run
 from bench.procs import LOOPBACK, running_latency_service, running_row, stable_free_ports
 from bench.prometheus import PrometheusClient, find_prometheus, running_prometheus
 from bench.stack.layout import PROMETHEUS_PORT
@@ -96,37 +94,6 @@ def matrix_prometheus_config(ports: Mapping[str, tuple[int, int]]) -> str:
 
 
 @contextmanager
-def _on_cores(cpus: frozenset[int] | None) -> Iterator[None]:
-    """Run the block with this process on ``cpus``: what it starts inherits them."""
-    if cpus is None:
-        yield
-        return
-    before = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, cpus)
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, before)
-
-
-def _database_url(stack: ExitStack, run_dir: Path, cores: CoreSplit, port: int) -> str:
-    """The rows' database: BENCH_DATABASE_URL (seeded), else a throwaway one for the run."""
-    own = os.environ.get("BENCH_DATABASE_URL", "").strip()
-    if own:
-        seed(own)
-        return own
-    directory = run_dir / "postgres"
-    # A data directory is tens of MB: not a result. Removed after PostgreSQL stops.
-    stack.callback(shutil.rmtree, directory, ignore_errors=True)
-    # PostgreSQL runs beside the row, as the latency service does: a
-    # database-bound row's capacity is its own plus its database's, and
-    # k6's core stays free for sending load on time.
-    with _on_cores(cores.services):
-        cluster = stack.enter_context(running_postgres(directory, port))
-    return cluster.url
-
-
-@contextmanager
 def native_stack(
     rows: list[str],
     run_dir: Path,
@@ -154,7 +121,12 @@ def native_stack(
         latency_url = stack.enter_context(running_latency_service(logs, cpus=cores.services))
         row_knobs: dict[str, int | str] = {**knobs}
         if database:
-            row_knobs["database_url"] = _database_url(stack, run_dir, cores, database_port)
+            # PostgreSQL runs beside the row, as the latency service does: a
+            # database-bound row's capacity is its own plus its database's, and
+            # k6's core stays free for sending load on time.
+            row_knobs["database_url"] = stack.enter_context(
+                database_for_run(run_dir / "postgres", database_port, cores.services)
+            )
         yield NativeStack(
             prometheus,
             latency_url,

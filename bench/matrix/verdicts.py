@@ -3,7 +3,7 @@
 The primary figure of every verdict is the row's **capacity**: what it
 served when it could not keep up with the offered load. It is a mean over
 the whole step, set by the resource that binds (CPU, worker slots, threads,
-a blocked loop), and the speed probe takes the machine's drift out of it.
+the database pool, a blocked loop), and the speed probe takes the machine's drift out of it.
 The knee (the highest rate within the SLO) is what users size by, but it
 is decided by the 99th percentile of a short step, which near saturation
 turns on a few slow requests (a garbage collection, a slow second of a

@@ -8,11 +8,11 @@ one, and how long the asking took.
 Like the request metrics (services/instrumentation/recording.py), and for
 the same reason, a checkout only appends to a deque (C, atomic under the
 GIL). Updating prometheus-client directly (six locked writes into mmap'd
-files per checkout in multiprocess mode) measured 18 µs per checkout with
-timeit on this 2-core VM, against 1.3 µs for the appends: a sizeable share of
-a primary-key lookup. The request recorder's flusher thread applies the
-events every 100 ms, so the gauges are at most that old. Off when the row is
-not instrumented.
+files per checkout in multiprocess mode) costs the request about 20 times
+as much as the appends: `bench db-pool-cost` (docs/database.md has the
+figures), a sizeable share of a primary-key lookup. The request recorder's
+flusher thread applies the events every 100 ms, so the gauges are at most
+that old. Off when the row is not instrumented.
 """
 
 from __future__ import annotations
