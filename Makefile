@@ -22,6 +22,7 @@ A ?=
 B ?=
 BASELINE ?= fastapi-async
 DB_ROW ?= fastapi-async
+PEERS ?=
 
 .PHONY: help install lock lint format typecheck test run-native up down status logs loadtest bench report compare bench-reproducibility bench-overhead bench-versus bench-db-drivers clean
 
@@ -76,8 +77,8 @@ compare: ## Two matrix runs side by side, differences beyond both intervals flag
 bench-reproducibility: ## The matrix twice (two seeds): how far each capacity and ranking moved [PROFILE=quick|full]
 	$(BENCH) reproducibility --profile "$(PROFILE)" $(if $(ROWS),--rows $(ROWS)) $(if $(WORKLOADS),--workloads $(WORKLOADS)) $(if $(CONTROL),--control "$(CONTROL)")
 
-bench-overhead: ## What the instrumentation costs on /hello, per row (on vs off)
-	$(BENCH) overhead
+bench-overhead: ## What the instrumentation costs, per row (on vs off) [ROWS=".."] [PEERS=1: against other metrics libraries]
+	$(BENCH) overhead $(if $(ROWS),--rows $(ROWS)) $(if $(PEERS),--peers)
 
 bench-versus: ## Rows against a baseline row, requests per CPU-second, A/A control [ROWS= BASELINE= (ROW or ROW:BENCH_X=V) ENDPOINT= INSTRUMENTATION=off]
 	$(BENCH) versus --baseline "$(BASELINE)" $(if $(ENDPOINT),--endpoint "$(ENDPOINT)") $(if $(ROWS),--rows $(ROWS)) $(if $(INSTRUMENTATION),--instrumentation $(INSTRUMENTATION))

@@ -21,10 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from bench.cores import split_cores
+from bench.overhead_peers import run_peers
 from bench.paired import METHODS, Contender, Load, PairResult, measure
+from services.endpoints import ENDPOINTS_BY_PATH
 from services.rows import ROWS, get_row
+from services.workload import BadRequest, parse_params
 
 TARGET_RATIO = 0.95
+# --peers: the worst case (a request that does nothing) and a realistic one.
+PEER_ENDPOINTS = ("/hello", "/io?ms=10")
+NEEDS_A_DEPENDENCY = ("/downstream", "/db")  # the latency service, PostgreSQL
 INSTRUMENTED = {"instrumentation": "on"}
 BARE = {"instrumentation": "off"}
 
@@ -56,6 +62,21 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         action="store_true",
         help="A/A control: both sides bare, to see the method's own noise and bias",
     )
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help=(
+            "ours and every metrics library of the row's framework (services/peers), each "
+            "against the bare app, rounds interleaved, with an A/A control per row"
+        ),
+    )
+    parser.add_argument(
+        "--endpoints",
+        nargs="+",
+        default=None,
+        metavar="PATH",
+        help="endpoints measured with --peers (default: /hello /io?ms=10)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -68,17 +89,52 @@ def measure_row(row: str, args: argparse.Namespace, workdir: Path) -> PairResult
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.rounds < 1 or args.seconds <= 0 or args.vus < 1:
-        print("bench overhead: --rounds, --seconds and --vus must be positive")
-        return 2
+def validate_target(target: str) -> None:
+    """ValueError naming the problem unless ``target`` is an endpoint paired runs can load:
+    a known path with valid parameters, needing neither the latency service nor a database."""
+    path, _, query = target.partition("?")
+    endpoint = ENDPOINTS_BY_PATH.get(path)
+    if endpoint is None:
+        raise ValueError(f"--endpoints {target!r}: no such endpoint (docs/endpoints.md)")
+    if path.startswith(NEEDS_A_DEPENDENCY):
+        raise ValueError(f"--endpoints {target}: needs a dependency paired runs do not start")
     try:
-        rows = [get_row(name).name for name in args.rows]
+        parse_params(endpoint, query)
+    except BadRequest as error:
+        raise ValueError(f"--endpoints {target!r}: {error.message}") from None
+
+
+def _argument_error(args: argparse.Namespace) -> str | None:
+    """What is wrong with the command line, if anything; fills in --peers' endpoints."""
+    if args.rounds < 1 or args.seconds <= 0 or args.vus < 1:
+        return "--rounds, --seconds and --vus must be positive"
+    if args.endpoints is not None and not args.peers:
+        return "--endpoints goes with --peers (without it: /hello)"
+    if args.peers and args.control:
+        return "--peers runs its own A/A control on every row; drop --control"
+    args.endpoints = args.endpoints or list(PEER_ENDPOINTS if args.peers else ["/hello"])
+    try:
+        for name in args.rows:
+            get_row(name)
+        for endpoint in args.endpoints:
+            validate_target(endpoint)
     except ValueError as error:
+        return str(error)
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    error = _argument_error(args)
+    if error is not None:
         print(f"bench overhead: {error}")
         return 2
-    print(f"/hello, {args.vus} VUs, {args.seconds:g} s x {args.rounds} slices per side")
+    rows = [get_row(name).name for name in args.rows]
+    endpoints = ", ".join(args.endpoints)
+    print(f"{endpoints}, {args.vus} VUs, {args.seconds:g} s x {args.rounds} slices per side")
     print(f"{split_cores().describe()}; default knobs (sync rows: 1 worker)")
+    if args.peers:
+        with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
+            return run_peers(args, rows, Path(tmp))
     print("A/A CONTROL: both sides run the bare app\n" if args.control else "")
     print(
         f"{'row':<18}{'rps on':>8}{'rps off':>9}{'ratio':>7}"

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.peers import PEERS_BY_NAME, peers_for
 from services.rows import LATENCY_SERVICE_PORT, Row, get_row
 from services.servers import ServerKind, SettingsError, get_server
 
@@ -43,6 +44,7 @@ DEFAULT_DB_WAIT_MS = 10_000
 # Bounds every statement: above the longest /db/sleep (60 s) plus headroom.
 DEFAULT_DB_STATEMENT_TIMEOUT_MS = 65_000
 DB_DRIVERS = ("asyncpg", "psycopg")  # async rows only; sync rows always use psycopg
+OWN_MODES = ("on", "off")  # BENCH_INSTRUMENTATION besides the peers' names
 DEFAULT_MULTIPROC_ROOT = "/tmp/sab-metrics"  # noqa: S108 - per-row subdirectory, wiped at start
 # Set by sab-serve itself; a stale one in the caller's environment must not leak
 # into a server that does not use it.
@@ -111,10 +113,22 @@ class RowSettings:
     backlog: int
     latency_url: str
     multiproc_dir: Path
-    instrumented: bool
+    # "on" (ours), "off" (the bare app) or a peer library's name
+    # (services/peers): what wraps the app.
+    instrumentation: str
     database: DatabaseSettings
     # The server's knobs for this row, validated: BENCH_WORKERS -> "2".
     knobs: Mapping[str, str]
+
+    @property
+    def instrumented(self) -> bool:
+        """Whether our own instrumentation runs (not bare, not a peer library)."""
+        return self.instrumentation == "on"
+
+    @property
+    def peer(self) -> str | None:
+        """The peer library instrumenting the row instead of ours, if any."""
+        return None if self.instrumentation in OWN_MODES else self.instrumentation
 
     @property
     def server(self) -> ServerKind:
@@ -157,7 +171,7 @@ class RowSettings:
             "BENCH_METRICS_PORT": str(self.metrics_port),
             "BENCH_BACKLOG": str(self.backlog),
             "BENCH_LATENCY_URL": self.latency_url,
-            "BENCH_INSTRUMENTATION": "on" if self.instrumented else "off",
+            "BENCH_INSTRUMENTATION": self.instrumentation,
             **self.database.exported_env(is_async=self.row.is_async),
             **self.knobs,
         }
@@ -176,14 +190,26 @@ def _server_knobs(row: Row, env: Mapping[str, str]) -> dict[str, str]:
     return values
 
 
+def _instrumentation(row: Row, env: Mapping[str, str]) -> str:
+    value = env.get("BENCH_INSTRUMENTATION", "on").strip().lower()
+    if value in OWN_MODES:
+        return value
+    spec = PEERS_BY_NAME.get(value)
+    if spec is None or not spec.applies_to(row.framework):
+        choices = [*OWN_MODES, *(peer.name for peer in peers_for(row.framework))]
+        raise SettingsError(
+            f"BENCH_INSTRUMENTATION={value!r} on {row.name} must be one of "
+            + ", ".join(repr(choice) for choice in choices)
+        )
+    return value
+
+
 def load_settings(row_name: str, env: Mapping[str, str] | None = None) -> RowSettings:
     """Resolve the knobs of ``row_name`` from ``env`` (default: os.environ)."""
     env = os.environ if env is None else env
     row = get_row(row_name)
     port = _int_env(env, "BENCH_PORT", row.port)
-    instrumentation = env.get("BENCH_INSTRUMENTATION", "on").strip().lower()
-    if instrumentation not in {"on", "off"}:
-        raise SettingsError(f"BENCH_INSTRUMENTATION={instrumentation!r} must be 'on' or 'off'")
+    instrumentation = _instrumentation(row, env)
     return RowSettings(
         row=row,
         host=env.get("BENCH_HOST", DEFAULT_HOST),
@@ -194,7 +220,7 @@ def load_settings(row_name: str, env: Mapping[str, str] | None = None) -> RowSet
         multiproc_dir=Path(
             env.get(MULTIPROC_VARIABLE, f"{DEFAULT_MULTIPROC_ROOT}/{row.name}-{port}")
         ),
-        instrumented=instrumentation == "on",
+        instrumentation=instrumentation,
         database=database_settings(env),
         knobs=_server_knobs(row, env),
     )

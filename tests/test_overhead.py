@@ -46,3 +46,41 @@ def test_bad_arguments(args: list[str], message: str) -> None:
     assert result.returncode == 2
     assert message in result.stdout
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.live
+def test_peers_tiny_run_prints_every_contender_against_bare() -> None:
+    result = bench_overhead(
+        "--peers", "--rows", "flask-sync", "--rounds", "2", "--seconds", "1",
+        "--endpoints", "/hello",
+    )  # fmt: skip
+    assert result.returncode in {0, 1}, result.stdout + result.stderr  # 1: a target missed
+    lines = [line for line in result.stdout.splitlines() if line.startswith("| flask-sync")]
+    names = [line.split("|")[3].strip() for line in lines]
+    assert names == ["ours", "flask-exporter", "opentelemetry", "A/A control (bare vs bare)"]
+    for line in lines:
+        ratio, added = float(line.split("|")[4]), float(line.split("|")[6])
+        assert 0 < ratio < 10
+        assert -1e6 < added < 1e6
+    [verdict] = [
+        line for line in result.stdout.splitlines() if line.startswith("flask-sync /hello")
+    ]
+    assert "of bare" in verdict
+    assert "A/A control off by" in verdict
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--peers", "--control"], "its own A/A control"),
+        (["--endpoints", "/hello"], "--endpoints goes with --peers"),
+        (["--peers", "--endpoints", "/nowhere"], "no such endpoint"),
+        (["--peers", "--endpoints", "/downstream"], "needs a dependency"),
+        (["--peers", "--endpoints", "/io?ms=-5"], "between 0 and 60000"),
+    ],
+)
+def test_bad_peer_arguments(args: list[str], message: str) -> None:
+    result = bench_overhead(*args)
+    assert result.returncode == 2
+    assert message in result.stdout
+    assert "Traceback" not in result.stderr

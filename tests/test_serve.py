@@ -129,7 +129,7 @@ def test_unknown_row_lists_the_valid_ones() -> None:
     [
         ("BENCH_WORKERS", "zero", "BENCH_WORKERS='zero' is not a whole number"),
         ("BENCH_WORKERS", "0", "BENCH_WORKERS=0 must be at least 1"),
-        ("BENCH_INSTRUMENTATION", "maybe", "must be 'on' or 'off'"),
+        ("BENCH_INSTRUMENTATION", "maybe", "must be one of 'on', 'off', 'flask-exporter'"),
         ("BENCH_DB_POOL", "0", "BENCH_DB_POOL=0 must be at least 1"),
         ("BENCH_DB_WAIT_MS", "soon", "BENCH_DB_WAIT_MS='soon' is not an integer"),
         ("BENCH_DB_DRIVER", "sqlite", "BENCH_DB_DRIVER='sqlite' must be 'asyncpg' or 'psycopg'"),

@@ -27,6 +27,7 @@ urlpatterns = [
     async_path("db/query", views.db_query_async),
     path("db/thread/sleep", views.db_sleep),
     path("db/thread/query", views.db_query),
+    *views.peer_urlpatterns(),
 ]
 
 handler400 = views.bad_request

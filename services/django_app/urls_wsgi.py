@@ -15,6 +15,7 @@ urlpatterns = [
     path("downstream", views.downstream),
     path("db/sleep", views.db_sleep),
     path("db/query", views.db_query),
+    *views.peer_urlpatterns(),
 ]
 
 handler400 = views.bad_request

@@ -24,6 +24,7 @@ from services.database.schema import slept_body as db_slept_body
 from services.django_app.database import DjangoDatabase
 from services.downstream import AsyncDownstream, DownstreamError, SyncDownstream
 from services.endpoints import ENDPOINTS_BY_PATH
+from services.peers import load_peer
 from services.settings import RowSettings
 from services.workload import (
     HEALTH_BODY,
@@ -52,10 +53,19 @@ class _Row:
 
 
 def configure(settings: RowSettings) -> None:
+    """Set the row up; called by the entry points before Django builds its handler."""
     _Row.settings = settings
+    if settings.peer is not None:  # a peer library plugs into Django's settings
+        load_peer(settings.peer).prepare_django(settings)
     _Row.database = DjangoDatabase(settings.database, PoolAccounting(enabled=settings.instrumented))
     _Row.sync_downstream = SyncDownstream(settings.latency_url)
     _Row.async_downstream = AsyncDownstream(settings.latency_url)
+
+
+def peer_urlpatterns() -> list[Any]:
+    """The URLs a peer library serves (its /metrics); none for ours or the bare app."""
+    peer = _row_settings().peer
+    return [] if peer is None else load_peer(peer).django_urlpatterns()
 
 
 def _row_settings() -> RowSettings:

@@ -14,6 +14,7 @@ from services.instrumentation.asgi import ASGIApp, ASGIMetricsMiddleware
 from services.instrumentation.exposition import multiprocess_mode, start_metrics_server
 from services.instrumentation.routes import route_labels
 from services.instrumentation.wsgi import WSGIMetricsMiddleware
+from services.peers import load_peer
 from services.settings import RowSettings
 
 if TYPE_CHECKING:
@@ -23,7 +24,10 @@ __all__ = ["instrument_asgi", "instrument_wsgi"]
 
 
 def instrument_wsgi(app: WSGIApplication, settings: RowSettings) -> WSGIApplication:
-    """Wrap a WSGI app with the request metrics (the bare app when instrumentation is off)."""
+    """Wrap a WSGI app with the request metrics (the bare app when instrumentation is off,
+    a peer library's when one is chosen)."""
+    if settings.peer is not None:
+        return load_peer(settings.peer).instrument_wsgi(app, settings)
     if not settings.instrumented:
         return app
     settings.server.app_loaded(settings)
@@ -36,6 +40,8 @@ def instrument_asgi(app: ASGIApp, settings: RowSettings, *, app_handles_lifespan
     ``app_handles_lifespan`` is False for apps that reject the lifespan scope
     (Django); the middleware then answers lifespan itself.
     """
+    if settings.peer is not None:
+        return load_peer(settings.peer).instrument_asgi(app, settings)
     if not settings.instrumented:
         return app
     settings.server.app_loaded(settings)

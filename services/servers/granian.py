@@ -145,12 +145,14 @@ def main(argv: list[str]) -> None:
     # Spawned, not forked: a worker must not inherit the metrics server's
     # thread and socket, and a spawned worker's exit runs atexit.
     multiprocessing.set_start_method("spawn")
-    if not settings.instrumented:
-        cli.main(argv, prog_name="granian")
-        return
+    # As gunicorn's on_starting: fresh for every start, whoever writes the
+    # files (ours, or a peer library under `bench overhead --peers`).
     directory = Path(settings.multiproc_dir)
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
+    if not settings.instrumented:
+        cli.main(argv, prog_name="granian")
+        return
     # The exporter's port is private to this process and the one it asks
     # (the metrics server, at scrape time): a free one, picked here.
     exporter_port = _free_local_port()
