@@ -13,8 +13,9 @@ from typing import Any
 
 import httpx
 
+from bench.cores import parse_cpu_list, share_cores, split_cores
 from bench.k6 import K6NotFoundError, checked_k6
-from bench.loadtest.runner import EXIT_THRESHOLDS_FAILED, K6Result, K6Run, run_k6
+from bench.loadtest.runner import EXIT_THRESHOLDS_FAILED, K6Run
 from bench.loadtest.scenarios import (
     SCENARIOS,
     LoadtestUsageError,
@@ -23,6 +24,7 @@ from bench.loadtest.scenarios import (
     get_scenario,
     resolve_targets,
 )
+from bench.loadtest.split import SplitResult, run_split
 from bench.paths import results_dir
 from bench.stack.docker import docker_engine
 from services.rows import ROWS_BY_NAME, Row
@@ -66,6 +68,19 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="push k6 metrics here by remote write when it answers",
     )
     parser.add_argument("--no-push", action="store_true", help="never push to Prometheus")
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="split the load across N k6 processes, as k6-operator's parallelism does "
+        "(execution segments; one testid, an instance_id tag each; summaries merged)",
+    )
+    parser.add_argument(
+        "--k6-cpus",
+        metavar="LIST|auto",
+        help="pin k6 to these cores (e.g. 2-3), shared out among the instances; "
+        "'auto': the load half of bench.cores.split_cores (default: not pinned)",
+    )
     parser.add_argument("--results-dir", type=Path, help="default: results/ (BENCH_RESULTS_DIR)")
     parser.set_defaults(handler=run)
 
@@ -89,6 +104,31 @@ def script_env(args: argparse.Namespace) -> dict[str, str]:
             raise LoadtestUsageError(f"--set {item!r}: expected KEY=VALUE with an upper-case KEY")
         env[key] = value
     return env
+
+
+def instance_cpus(args: argparse.Namespace) -> list[frozenset[int]] | None:
+    """Each instance's cores, or None (not pinned)."""
+    if args.instances < 1:
+        raise LoadtestUsageError("--instances must be at least 1")
+    if args.k6_cpus is None:
+        return None
+    if args.k6_cpus == "auto":
+        load = split_cores().load
+        if load is None:
+            print("--k6-cpus auto: fewer than 2 usable cores, k6 is not pinned")
+            return None
+    else:
+        try:
+            load = parse_cpu_list(args.k6_cpus)
+        except ValueError as error:
+            raise LoadtestUsageError(f"--k6-cpus {error}") from None
+        usable = os.sched_getaffinity(0)
+        if not load <= usable:
+            raise LoadtestUsageError(
+                f"--k6-cpus {args.k6_cpus}: cores {sorted(load - usable)} are not usable here "
+                f"(usable: {sorted(usable)})"
+            )
+    return share_cores(load, args.instances)
 
 
 def resolve(args: argparse.Namespace, scenario: Scenario) -> list[Target]:
@@ -141,8 +181,8 @@ def write_params(run_dir: Path, params: dict[str, Any]) -> None:
     path.write_text(json.dumps(params, indent=2) + "\n")
 
 
-def row_record(target: Target, result: K6Result) -> dict[str, Any]:
-    return {
+def row_record(target: Target, result: SplitResult, run_dir: Path) -> dict[str, Any]:
+    record = {
         "row": target.row.name,
         "base_url": target.base_url,
         "endpoint": target.endpoint,
@@ -151,14 +191,19 @@ def row_record(target: Target, result: K6Result) -> dict[str, Any]:
         "partial": result.partial,
         "started_at": result.started_at,
         "ended_at": result.ended_at,
-        "summary": str(result.summary_path.relative_to(result.summary_path.parents[1])),
+        "summary": str(result.summary_path.relative_to(run_dir)),
     }
+    if len(result.instances) > 1:
+        record["instances"] = result.instance_records(run_dir)
+        record["missing_instances"] = result.missing
+    return record
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         scenario = get_scenario(args.scenario)
         env = script_env(args)
+        cpus = instance_cpus(args)
         targets = resolve(args, scenario)
     except LoadtestUsageError as error:
         print(f"bench loadtest: {error}", file=sys.stderr)
@@ -178,11 +223,15 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    return execute(args, scenario, env, targets)
+    return execute(args, scenario, env, targets, cpus)
 
 
 def execute(
-    args: argparse.Namespace, scenario: Scenario, env: dict[str, str], targets: list[Target]
+    args: argparse.Namespace,
+    scenario: Scenario,
+    env: dict[str, str],
+    targets: list[Target],
+    cpus: list[frozenset[int]] | None = None,
 ) -> int:
     prometheus_url = prometheus_if_up(args)
     started = datetime.now(UTC)
@@ -205,15 +254,18 @@ def execute(
         "started_at": started.isoformat(timespec="milliseconds"),
         "ended_at": None,
         "partial": False,
+        "instances": args.instances,
         "rows": [],
     }
     if prometheus_url:
         print(f"pushing k6 metrics to {prometheus_url} with testid={run_id}")
+    if args.instances > 1:
+        print(f"{args.instances} k6 instances per row, execution segments as k6-operator's")
     worst = 0
     try:
         for target in targets:
             print(f"{scenario.name}: {target.row.name} {target.base_url}{target.endpoint}")
-            result = run_k6(
+            result = run_split(
                 K6Run(
                     script=scenario.script,
                     env={
@@ -227,10 +279,14 @@ def execute(
                     prometheus_url=prometheus_url,
                     tags={"service": target.row.name, "scenario_name": scenario.name},
                 ),
+                args.instances,
                 timeout_s=scenario.timeout_s * max(scale, 0.05) + 60,
+                title=f"\n{scenario.name} against {target.row.name} {target.endpoint}, "
+                f"{args.instances} k6 instances, merged",
+                cpus=cpus,
             )
             params["k6_version"] = result.k6_version
-            params["rows"].append(row_record(target, result))
+            params["rows"].append(row_record(target, result, run_dir))
             print(result.stdout_summary().rstrip())
             worst = max(worst, result.exit_code)
             if result.partial:

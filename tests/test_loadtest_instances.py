@@ -1,0 +1,157 @@
+"""`bench loadtest --instances 2`: two real k6 processes split one arrival-rate run.
+
+Against a real row on 127.0.0.1 and a real Prometheus: together the two
+instances offer the configured rate (within 2%), each offers its half, the
+merged summary's counts are the sums of the instances', and Prometheus holds
+both instances' series under the one testid, which the dashboard's k6 runs
+table adds up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.dashboards import DASHBOARD_PATH
+from bench.loadtest.segments import INSTANCE_TAG
+from bench.procs import running_row
+from bench.prometheus import PrometheusClient, running_prometheus
+from tests.grafana_emulation import TimeRange, interpolate
+
+pytestmark = pytest.mark.live
+
+RATE = 100  # arrivals per second, both instances together
+SECONDS = 5
+INSTANCES = 2
+# Two usable cores, one per instance (the machine's, whichever they are).
+K6_CPUS = ",".join(str(core) for core in sorted(os.sched_getaffinity(0))[:INSTANCES])
+
+
+@dataclass(frozen=True)
+class SplitRun:
+    run_dir: Path
+    params: dict[str, Any]
+    merged: dict[str, Any]
+    instances: list[dict[str, Any]]
+    prometheus: PrometheusClient
+    started: float
+    ended: float
+    output: str
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def count(summary: dict[str, Any], metric: str) -> float:
+    values = summary["metrics"].get(metric, {"values": {"count": 0}})["values"]
+    return float(values["count"])
+
+
+@pytest.fixture(scope="module")
+def split_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SplitRun]:
+    workdir = tmp_path_factory.mktemp("split")
+    config = workdir / "prometheus.yml"
+    config.write_text("global:\n  scrape_interval: 15s\nscrape_configs: []\n")
+    with (
+        running_row("fastapi-async", workdir / "row") as row,
+        running_prometheus(config, workdir) as prometheus,
+    ):
+        started = time.time()
+        result = subprocess.run(
+            [
+                sys.executable, "-m", "bench", "loadtest", "--scenario", "soak",
+                "--target", "fastapi-async", "--url", row.base_url, "--endpoint", "/io?ms=10",
+                "--rate", str(RATE), "--set", f"SOAK_SECONDS={SECONDS}",
+                "--instances", str(INSTANCES), "--k6-cpus", K6_CPUS,
+                "--prometheus-url", prometheus.base_url, "--results-dir", str(workdir / "results"),
+            ],
+            capture_output=True, text=True, timeout=90, check=False,
+        )  # fmt: skip
+        ended = time.time()
+        assert result.returncode == 0, result.stdout + result.stderr
+        [run_dir] = list((workdir / "results").iterdir())
+        params = read_json(run_dir / "params.json")
+        [record] = params["rows"]
+        yield SplitRun(
+            run_dir=run_dir,
+            params=params,
+            merged=read_json(run_dir / record["summary"]),
+            instances=[read_json(run_dir / i["summary"]) for i in record["instances"]],
+            prometheus=prometheus,
+            started=started,
+            ended=ended,
+            output=result.stdout,
+        )
+
+
+def test_together_the_instances_offer_the_configured_rate(split_run: SplitRun) -> None:
+    expected = RATE * SECONDS
+    offered = count(split_run.merged, "iterations") + count(split_run.merged, "dropped_iterations")
+    assert abs(offered - expected) <= 0.02 * expected, offered
+    for instance in split_run.instances:
+        share = count(instance, "iterations") + count(instance, "dropped_iterations")
+        assert abs(share - expected / INSTANCES) <= 0.02 * expected / INSTANCES, share
+
+
+def test_the_merged_counts_are_the_sums_of_the_instances(split_run: SplitRun) -> None:
+    for metric in ("http_reqs", "iterations", "data_sent", "data_received"):
+        total = sum(count(instance, metric) for instance in split_run.instances)
+        assert count(split_run.merged, metric) == total, metric
+    durations = [i["metrics"]["http_req_duration"]["values"] for i in split_run.instances]
+    merged = split_run.merged["metrics"]["http_req_duration"]["values"]
+    assert merged["count"] == sum(d["count"] for d in durations)
+    # The merged median lies between the instances' (it is no average of them).
+    assert min(d["med"] for d in durations) <= merged["med"] <= max(d["med"] for d in durations)
+    assert split_run.merged["merged"]["instances"] == INSTANCES
+    assert "2 k6 instances, merged" in split_run.output
+
+
+def test_each_instance_ran_its_own_segment_on_its_own_cores(split_run: SplitRun) -> None:
+    [record] = split_run.params["rows"]
+    assert split_run.params["instances"] == INSTANCES
+    segments = [
+        (i["execution_segment"], i["execution_segment_sequence"]) for i in record["instances"]
+    ]
+    assert segments == [("0:1/2", "0,1/2,1"), ("1/2:1", "0,1/2,1")]
+    cpus = [set(i["cpus"]) for i in record["instances"]]
+    assert [sorted(c) for c in cpus] == [[int(core)] for core in K6_CPUS.split(",")]
+
+
+def test_prometheus_holds_both_instances_under_the_one_testid(split_run: SplitRun) -> None:
+    testid = split_run.params["testid"]
+    series = split_run.prometheus.series(f'k6_http_reqs_total{{testid="{testid}"}}')
+    assert {s[INSTANCE_TAG] for s in series} == {"1", "2"}
+    assert {s["service"] for s in series} == {"fastapi-async"}
+    span = f"{round(split_run.ended - split_run.started) + 10}s"
+    iterations = f'k6_iterations_total{{testid="{testid}"}}'
+    per_instance = split_run.prometheus.query(
+        f"sum by ({INSTANCE_TAG}) (last_over_time({iterations}[{span}]))", time=time.time()
+    )
+    pushed = {line["metric"][INSTANCE_TAG]: float(line["value"][1]) for line in per_instance}
+    assert pushed == {
+        str(i + 1): count(instance, "iterations") for i, instance in enumerate(split_run.instances)
+    }
+
+
+def test_the_dashboards_runs_table_adds_the_instances_up(split_run: SplitRun) -> None:
+    board = json.loads(DASHBOARD_PATH.read_text())
+    (table,) = [p for p in board["panels"] if p["title"].startswith("k6 runs")]
+    names = table["transformations"][1]["options"]["renameByName"]
+    [requests] = [q for q in table["targets"] if names[f"Value #{q['refId']}"] == "requests"]
+    time_range = TimeRange(split_run.started - 5, split_run.ended + 5)
+    values = {"testid": split_run.params["testid"], "service": "fastapi-async"}
+    (line,) = split_run.prometheus.query(
+        interpolate(requests["expr"], values, time_range), time=time_range.end
+    )
+    # Each instance's setup() health check is not load: the table leaves it out.
+    assert float(line["value"][1]) == count(split_run.merged, "http_reqs") - INSTANCES
