@@ -27,9 +27,11 @@ from bench.loadtest.scenarios import (
 from bench.loadtest.split import SplitResult, run_split
 from bench.paths import results_dir
 from bench.stack.docker import docker_engine
+from bench.stack.knobs import knob_values
 from services.rows import ROWS_BY_NAME, Row
 
 DEFAULT_PROMETHEUS_URL = "http://127.0.0.1:9090"
+DEFAULT_TARGET_HOST = "127.0.0.1"
 PARAMS_FILE = "params.json"
 
 
@@ -50,7 +52,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument("--scenario", default="three-users", help=", ".join(SCENARIOS))
     parser.add_argument("--target", default="all", help="a row name or 'all'")
     parser.add_argument("--endpoint", help="path and query, e.g. '/io?ms=100'")
-    parser.add_argument("--url", help="base URL of the row (single row only; default: its port)")
+    parser.add_argument(
+        "--url",
+        help="base URL of the row (single row only; default: its port on BENCH_TARGET_HOST)",
+    )
     parser.add_argument("--duration-scale", type=float, help="multiply every duration (e.g. 0.1)")
     parser.add_argument("--vus", type=int, help="ramp: VUs at the last step")
     parser.add_argument("--rate", type=int, help="arrival/spike/soak: requests per second")
@@ -64,8 +69,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     parser.add_argument(
         "--prometheus-url",
-        default=os.environ.get("BENCH_PROMETHEUS_URL", DEFAULT_PROMETHEUS_URL),
-        help="push k6 metrics here by remote write when it answers",
+        default=knob_values().get("BENCH_PROMETHEUS_URL") or DEFAULT_PROMETHEUS_URL,
+        help="push k6 metrics here by remote write when it answers "
+        "(default: BENCH_PROMETHEUS_URL, in the environment or .env)",
     )
     parser.add_argument("--no-push", action="store_true", help="never push to Prometheus")
     parser.add_argument(
@@ -136,13 +142,15 @@ def resolve(args: argparse.Namespace, scenario: Scenario) -> list[Target]:
     if args.url and len(rows) != 1:
         raise LoadtestUsageError("--url needs a single --target row, not 'all'")
     offset = int(os.environ.get("BENCH_PORT_OFFSET", "0") or 0)
+    # The rows' host: this one, or the services host of a multi-host layout.
+    host = knob_values().get("BENCH_TARGET_HOST") or DEFAULT_TARGET_HOST
     targets = []
     for row in rows:
         endpoint = endpoint_for(row, scenario, args.endpoint)
         if endpoint is None:
             print(f"skipping {row.name}: it does not serve {args.endpoint}", file=sys.stderr)
             continue
-        base_url = (args.url or f"http://127.0.0.1:{row.port + offset}").rstrip("/")
+        base_url = (args.url or f"http://{host}:{row.port + offset}").rstrip("/")
         targets.append(Target(row, base_url, endpoint))
     if not targets:
         raise LoadtestUsageError(f"no row of {args.target!r} serves {args.endpoint}")

@@ -19,7 +19,7 @@ from bench.k6 import PINNED_K6_VERSION, K6NotFoundError, checked_k6
 from bench.loadtest.segments import Segment
 from bench.paths import LOADTESTS_DIR, results_dir
 from bench.procs import pin_to, signal_then_kill
-from bench.stack.docker import compose_base_argv, docker_engine
+from bench.stack.docker import LOAD_PROFILE, compose_base_argv, docker_engine
 
 SUMMARY_FILE = "summary.json"
 LOG_FILE = "k6.log"
@@ -154,7 +154,7 @@ def compose_k6_argv(compose: list[str], run: K6Run) -> list[str]:
     return [
         *compose,
         "--profile",
-        "loadtest",
+        LOAD_PROFILE,
         "run",
         "--rm",
         "--no-deps",
