@@ -16,3 +16,5 @@ compose="$("$venv/bin/python" -c 'import compose, pathlib; print(pathlib.Path(co
     --profile services --profile observability --profile load config --quiet
 SERVICES_HOST=192.0.2.1 "$compose" --env-file .env -f docker-compose.yml \
     -f docker-compose.remote-services.yml --profile observability config --quiet
+# deploy/ and the root kustomization.yaml follow the registries (docs/kubernetes.md).
+"$venv/bin/bench" kubernetes --check
