@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,9 @@ from typing import Any
 import pytest
 
 from bench.dashboards import DASHBOARD_PATH
+from bench.loadtest.runner import K6Run, run_k6
 from bench.loadtest.segments import INSTANCE_TAG
+from bench.paths import LOADTESTS_DIR
 from bench.procs import running_row
 from bench.prometheus import PrometheusClient, running_prometheus
 from tests.grafana_emulation import TimeRange, interpolate
@@ -46,6 +49,8 @@ class SplitRun:
     started: float
     ended: float
     output: str
+    row_url: str
+    workdir: Path
 
 
 def read_json(path: Path) -> Any:
@@ -91,6 +96,8 @@ def split_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SplitRun]:
             started=started,
             ended=ended,
             output=result.stdout,
+            row_url=row.base_url,
+            workdir=workdir,
         )
 
 
@@ -147,11 +154,68 @@ def test_the_dashboards_runs_table_adds_the_instances_up(split_run: SplitRun) ->
     board = json.loads(DASHBOARD_PATH.read_text())
     (table,) = [p for p in board["panels"] if p["title"].startswith("k6 runs")]
     names = table["transformations"][1]["options"]["renameByName"]
-    [requests] = [q for q in table["targets"] if names[f"Value #{q['refId']}"] == "requests"]
     time_range = TimeRange(split_run.started - 5, split_run.ended + 5)
     values = {"testid": split_run.params["testid"], "service": "fastapi-async"}
-    (line,) = split_run.prometheus.query(
-        interpolate(requests["expr"], values, time_range), time=time_range.end
-    )
+    columns = {}
+    for query in table["targets"]:
+        (line,) = split_run.prometheus.query(
+            interpolate(query["expr"], values, time_range), time=time_range.end
+        )
+        columns[names[f"Value #{query['refId']}"]] = float(line["value"][1])
     # Each instance's setup() health check is not load: the table leaves it out.
-    assert float(line["value"][1]) == count(split_run.merged, "http_reqs") - INSTANCES
+    assert columns["requests"] == count(split_run.merged, "http_reqs") - INSTANCES
+    assert columns["failed"] == columns["dropped"] == 0
+    # Both instances' histograms, summed at the last step where all of them
+    # still answer; native-histogram buckets are ~9% wide.
+    merged_p50_s = split_run.merged["metrics"]["http_req_duration"]["values"]["med"] / 1000
+    assert abs(columns["p50"] - merged_p50_s) <= 0.2 * merged_p50_s, columns
+    assert columns["p50"] <= columns["p95"] <= columns["p99"]
+
+
+def staggered_instance(split_run: SplitRun, index: int, endpoint: str, testid: str) -> K6Run:
+    return K6Run(
+        script=LOADTESTS_DIR / "soak.js",
+        env={"BASE_URL": split_run.row_url, "ENDPOINT": endpoint, "SERVICE": "fastapi-async",
+             "RATE": "50", "SOAK_SECONDS": "4"},
+        run_dir=split_run.workdir / testid / f"instance-{index}",
+        testid=testid,
+        prometheus_url=split_run.prometheus.base_url,
+        tags={"service": "fastapi-async", INSTANCE_TAG: str(index)},
+    )  # fmt: skip
+
+
+def test_the_runs_tables_quantiles_hold_instances_that_ended_apart(split_run: SplitRun) -> None:
+    """Instance 1 slow and ending 1.5 s before instance 2, which is fast.
+
+    Each instance's series end with it (stale markers); the whole-run
+    quantile must still sum both, not show the one that ended last.
+    """
+    testid = f"staggered-{int(time.time())}"
+    slow = staggered_instance(split_run, 1, "/io?ms=60", testid)
+    fast = staggered_instance(split_run, 2, "/io?ms=1", testid)
+    started = time.time()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(run_k6, slow, timeout_s=60)
+        time.sleep(1.5)
+        second = pool.submit(run_k6, fast, timeout_s=60)
+        results = [first.result(), second.result()]
+    assert [r.exit_code for r in results] == [0, 0], [r.stdout_summary() for r in results]
+    board = json.loads(DASHBOARD_PATH.read_text())
+    (table,) = [p for p in board["panels"] if p["title"].startswith("k6 runs")]
+    names = table["transformations"][1]["options"]["renameByName"]
+    [p95] = [q for q in table["targets"] if names[f"Value #{q['refId']}"] == "p95"]
+    time_range = TimeRange(started - 5, time.time() + 5)
+    values = {"testid": testid, "service": "fastapi-async"}
+    (line,) = split_run.prometheus.query(
+        interpolate(p95["expr"], values, time_range), time=time_range.end
+    )
+    # A third of the requests took 60 ms: the run's p95 is among them.
+    assert float(line["value"][1]) >= 0.05, line
+    # The control: the quantile at the last step alone sees only the fast instance.
+    selector = f'k6_http_req_duration_seconds{{testid="{testid}", group!="::setup"}}'
+    last_step = (
+        f"last_over_time((histogram_quantile(0.95, sum by (testid) ({selector})))"
+        f"[{time_range.seconds}s:1s])"
+    )
+    (control,) = split_run.prometheus.query(last_step, time=time_range.end)
+    assert float(control["value"][1]) < 0.05, control
