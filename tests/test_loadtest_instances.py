@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -219,3 +220,35 @@ def test_the_runs_tables_quantiles_hold_instances_that_ended_apart(split_run: Sp
     )
     (control,) = split_run.prometheus.query(last_step, time=time_range.end)
     assert float(control["value"][1]) < 0.05, control
+
+
+def test_interrupt_stops_every_instance_and_merges_what_ran(split_run: SplitRun) -> None:
+    results = split_run.workdir / "interrupted"
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "bench", "loadtest", "--scenario", "soak",
+            "--target", "fastapi-async", "--url", split_run.row_url, "--rate", "20",
+            "--set", "SOAK_SECONDS=60", "--instances", str(INSTANCES),
+            "--results-dir", str(results), "--no-push",
+        ],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while len(list(results.glob("*/fastapi-async/instance-*/k6.log"))) < INSTANCES:
+            assert time.monotonic() < deadline, "the k6 instances did not start"
+            time.sleep(0.2)
+        time.sleep(3)  # let some requests complete
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, output
+    [run_dir] = list(results.iterdir())
+    params = read_json(run_dir / "params.json")
+    [record] = params["rows"]
+    assert params["partial"] is True
+    assert [i["partial"] for i in record["instances"]] == [True] * INSTANCES
+    instances = [read_json(run_dir / i["summary"]) for i in record["instances"]]
+    merged = read_json(run_dir / record["summary"])
+    assert count(merged, "iterations") == sum(count(i, "iterations") for i in instances) > 0
