@@ -26,6 +26,7 @@ SCALED = {
     "arrival": ["--duration-scale", "0.05", "--rate", "20"],
     "spike": ["--duration-scale", "0.05", "--rate", "20", "--set", "BASE_RATE=2"],
     "soak": ["--duration-scale", "0.001", "--rate", "10"],
+    "throughput": ["--vus", "2", "--set", "MEASURE_SECONDS=2"],
 }
 
 
