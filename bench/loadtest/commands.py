@@ -57,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="base URL of the row (single row only; default: its port on BENCH_TARGET_HOST)",
     )
     parser.add_argument("--duration-scale", type=float, help="multiply every duration (e.g. 0.1)")
-    parser.add_argument("--vus", type=int, help="ramp: VUs at the last step")
+    parser.add_argument("--vus", type=int, help="ramp: VUs at the last step; throughput: VUs")
     parser.add_argument("--rate", type=int, help="arrival/spike/soak: requests per second")
     parser.add_argument("--users", type=int, help="three-users: how many users (default 3)")
     parser.add_argument(
