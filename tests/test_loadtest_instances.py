@@ -30,6 +30,7 @@ from bench.paths import LOADTESTS_DIR
 from bench.procs import running_row
 from bench.prometheus import PrometheusClient, running_prometheus
 from tests.grafana_emulation import TimeRange, interpolate
+from tests.test_loadtest import SCALED
 
 pytestmark = pytest.mark.live
 
@@ -222,6 +223,16 @@ def test_the_runs_tables_quantiles_hold_instances_that_ended_apart(split_run: Sp
     assert float(control["value"][1]) < 0.05, control
 
 
+def instances_pushing(split_run: SplitRun, since: float) -> int:
+    """How many instances of a run other than the module's own push k6_vus now."""
+    series = split_run.prometheus.series('k6_vus{scenario_name="soak"}', start=since)
+    by_run: dict[str, set[str]] = {}
+    for labels in series:
+        if labels["testid"] != split_run.params["testid"]:
+            by_run.setdefault(labels["testid"], set()).add(labels[INSTANCE_TAG])
+    return max((len(found) for found in by_run.values()), default=0)
+
+
 def test_interrupt_stops_every_instance_and_merges_what_ran(split_run: SplitRun) -> None:
     results = split_run.workdir / "interrupted"
     process = subprocess.Popen(
@@ -229,16 +240,19 @@ def test_interrupt_stops_every_instance_and_merges_what_ran(split_run: SplitRun)
             sys.executable, "-m", "bench", "loadtest", "--scenario", "soak",
             "--target", "fastapi-async", "--url", split_run.row_url, "--rate", "20",
             "--set", "SOAK_SECONDS=60", "--instances", str(INSTANCES),
-            "--results-dir", str(results), "--no-push",
+            "--results-dir", str(results), "--prometheus-url", split_run.prometheus.base_url,
         ],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while len(list(results.glob("*/fastapi-async/instance-*/k6.log"))) < INSTANCES:
+        # Interrupted before its test starts, a k6 writes no summary: wait until
+        # both push (this run's testid is the one the module has not seen).
+        started = time.time()
+        deadline = time.monotonic() + 60
+        while instances_pushing(split_run, since=started) < INSTANCES:
             assert time.monotonic() < deadline, "the k6 instances did not start"
-            time.sleep(0.2)
-        time.sleep(3)  # let some requests complete
+            time.sleep(0.5)
+        time.sleep(2)  # let some requests complete
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)
     finally:
@@ -252,3 +266,30 @@ def test_interrupt_stops_every_instance_and_merges_what_ran(split_run: SplitRun)
     instances = [read_json(run_dir / i["summary"]) for i in record["instances"]]
     merged = read_json(run_dir / record["summary"])
     assert count(merged, "iterations") == sum(count(i, "iterations") for i in instances) > 0
+
+
+@pytest.mark.parametrize("scenario", list(SCALED))
+def test_every_scenario_splits_and_merges(
+    scenario: str, split_run: SplitRun, tmp_path: Path
+) -> None:
+    """Each script's own metrics (three-users' per-user trends too) survive the merge."""
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "bench", "loadtest", "--scenario", scenario,
+            "--target", "fastapi-async", "--url", split_run.row_url,
+            "--results-dir", str(tmp_path), "--no-push", "--instances", str(INSTANCES),
+            *SCALED[scenario],
+        ],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    [run_dir] = list(tmp_path.iterdir())
+    [record] = read_json(run_dir / "params.json")["rows"]
+    instances = [read_json(run_dir / i["summary"]) for i in record["instances"]]
+    merged = read_json(run_dir / record["summary"])
+    names = set().union(*(i["metrics"] for i in instances))
+    assert set(merged["metrics"]) == names
+    for name, metric in merged["metrics"].items():
+        if metric["type"] == "counter":
+            total = sum(count(i, name) for i in instances)
+            assert metric["values"]["count"] == total, name

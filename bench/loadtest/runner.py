@@ -18,7 +18,7 @@ import psutil
 from bench.k6 import PINNED_K6_VERSION, K6NotFoundError, checked_k6
 from bench.loadtest.segments import Segment
 from bench.paths import LOADTESTS_DIR, results_dir
-from bench.procs import pin_to, signal_then_kill
+from bench.procs import pin_to
 from bench.stack.docker import LOAD_PROFILE, compose_base_argv, docker_engine
 
 SUMMARY_FILE = "summary.json"
@@ -179,11 +179,6 @@ def _k6_command(run: K6Run, summary_path: Path) -> tuple[list[str], str]:
     return k6_argv(binary, run, summary_path), version
 
 
-def _stop_gracefully(process: subprocess.Popen[bytes]) -> int:
-    """SIGINT: k6 stops and still writes its summary; SIGKILL if it does not within the grace."""
-    return signal_then_kill(process, signal.SIGINT, INTERRUPT_GRACE_S)
-
-
 @dataclass
 class _Started:
     run: K6Run
@@ -218,15 +213,24 @@ def _start(run: K6Run) -> _Started:
 
 
 def _stop_all(started: list[_Started], reason: str) -> None:
-    """SIGINT to every k6 still running first, then wait for each: they stop together."""
+    """One SIGINT to every k6 still running, then wait for all: they stop together.
+
+    Exactly one: a second SIGINT makes k6 abort without its summary. Any k6
+    still running after the grace period is killed.
+    """
     for one in started:
         if one.exit_code is None and one.process.poll() is None:
+            one.stopped_by = reason
             one.process.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + INTERRUPT_GRACE_S
     for one in started:
-        if one.exit_code is None:
-            if one.process.poll() is None:
-                one.stopped_by = reason
-            one.exit_code = _stop_gracefully(one.process)
+        if one.exit_code is not None:
+            continue
+        try:
+            one.exit_code = one.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            one.process.kill()
+            one.exit_code = one.process.wait()
 
 
 def _result(one: _Started) -> K6Result:
