@@ -134,6 +134,10 @@ def test_each_instance_ran_its_own_segment_on_its_own_cores(split_run: SplitRun)
     assert segments == [("0:1/2", "0,1/2,1"), ("1/2:1", "0,1/2,1")]
     cpus = [set(i["cpus"]) for i in record["instances"]]
     assert [sorted(c) for c in cpus] == [[int(core)] for core in K6_CPUS.split(",")]
+    # Side by side, yet no fight over k6's REST API port.
+    for instance in record["instances"]:
+        log = (split_run.run_dir / instance["summary"]).with_name("k6.log").read_text()
+        assert "Error from API server" not in log, log
 
 
 def test_prometheus_holds_both_instances_under_the_one_testid(split_run: SplitRun) -> None:

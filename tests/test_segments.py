@@ -51,6 +51,10 @@ def test_instances_get_their_segment_tag_directory_and_the_quantile_grid(tmp_pat
     assert "--execution-segment-sequence=0,1/2,1" in argv
     assert f"{INSTANCE_TAG}=2" in argv
     assert f"--summary-trend-stats={','.join(TREND_STATS)}" in argv
+    # Each its own REST API address: side by side they would fight over 6565.
+    addresses = {r.api_address for r in runs}
+    assert len(addresses) == 2
+    assert f"--address={runs[1].api_address}" in argv
     assert parts[1].segment == "1/2:1"
 
 
@@ -59,7 +63,8 @@ def test_one_instance_runs_as_before_but_tagged(tmp_path: Path) -> None:
     assert segment.segment == "0:1"
     assert run.run_dir == tmp_path / "fastapi-async"
     argv = k6_argv(Path("/bin/k6"), run, tmp_path / "s.json")
-    assert not any(a.startswith(("--execution-segment", "--summary-trend-stats")) for a in argv)
+    flags = ("--execution-segment", "--summary-trend-stats", "--address")
+    assert not any(a.startswith(flags) for a in argv)
     assert f"{INSTANCE_TAG}=1" in argv  # as k6-operator tags its single runner
     assert run.cpus is None
 

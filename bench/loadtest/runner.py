@@ -46,6 +46,8 @@ class K6Run:
     segment: Segment | None = None  # this instance's share of a run split across several
     # --summary-trend-stats: what the summary reports per trend (None: the script's choice)
     trend_stats: tuple[str, ...] | None = None
+    # k6's REST API (default localhost:6565): instances side by side need one each.
+    api_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,8 @@ def k6_argv(binary: Path, run: K6Run, summary_path: Path) -> list[str]:
         argv.append(f"--summary-trend-stats={','.join(run.trend_stats)}")
     if run.segment:
         argv += run.segment.k6_flags()
+    if run.api_address:
+        argv.append(f"--address={run.api_address}")
     for key, value in {"testid": run.testid, **run.tags}.items():
         argv += ["--tag", f"{key}={value}"]
     for key, value in {**run.env, "SUMMARY_PATH": str(summary_path)}.items():

@@ -15,6 +15,7 @@ from typing import Any
 from bench.loadtest.merge import TREND_STATS, merge_summaries, text_summary
 from bench.loadtest.runner import SUMMARY_FILE, K6Result, K6Run, run_k6_instances
 from bench.loadtest.segments import INSTANCE_TAG, Segment, segments
+from bench.procs import LOOPBACK, free_port
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,8 @@ def instance_runs(
                 cpus=cpus[segment.index - 1] if cpus else base.cpus,
                 # Several instances: each reports the quantile grid the merge needs.
                 trend_stats=TREND_STATS if count > 1 else base.trend_stats,
+                # As k6-operator's runners each have their own (one per pod).
+                api_address=f"{LOOPBACK}:{free_port()}" if count > 1 else base.api_address,
             )
         )
     return parts, runs
