@@ -55,6 +55,11 @@ class SplitResult:
         return max(result.ended_at for result in self.instances)
 
     @property
+    def stopped_by(self) -> str | None:
+        """ "interrupt", "timeout", or None when every instance ended on its own."""
+        return next((r.stopped_by for r in self.instances if r.stopped_by), None)
+
+    @property
     def k6_version(self) -> str:
         return self.instances[0].k6_version
 
