@@ -11,6 +11,8 @@ BENCH := $(BIN)/bench
 SCENARIO ?= three-users
 TARGET ?= all
 ENDPOINT ?=
+INSTANCES ?=
+K6_CPUS ?=
 PROGRAM ?=
 LINES ?=
 PROFILE ?= quick
@@ -62,11 +64,11 @@ status: ## Show what is running and where
 logs: ## Show the stack's recent logs: make logs [PROGRAM=flask-sync] [LINES=100]
 	$(BENCH) logs $(PROGRAM) $(if $(LINES),--lines "$(LINES)")
 
-loadtest: ## k6 load test: SCENARIO=three-users|ramp|arrival|spike|soak TARGET=row|all ENDPOINT=/path
-	$(BENCH) loadtest --scenario "$(SCENARIO)" --target "$(TARGET)" $(if $(ENDPOINT),--endpoint "$(ENDPOINT)")
+loadtest: ## k6 load test: SCENARIO=three-users|ramp|arrival|spike|soak|throughput TARGET=row|all ENDPOINT=/path [INSTANCES=N] [K6_CPUS=2-3|auto]
+	$(BENCH) loadtest --scenario "$(SCENARIO)" --target "$(TARGET)" $(if $(ENDPOINT),--endpoint "$(ENDPOINT)") $(if $(INSTANCES),--instances "$(INSTANCES)") $(if $(K6_CPUS),--k6-cpus "$(K6_CPUS)")
 
-bench: ## The benchmark matrix, unattended: PROFILE=quick|full [ROWS=".."] [WORKLOADS=".."] [CONTROL=row]; writes results/<run-id>/report.md
-	$(BENCH) matrix --profile "$(PROFILE)" $(if $(ROWS),--rows $(ROWS)) $(if $(WORKLOADS),--workloads $(WORKLOADS)) $(if $(CONTROL),--control "$(CONTROL)")
+bench: ## The benchmark matrix, unattended: PROFILE=quick|full [ROWS=".."] [WORKLOADS=".."] [CONTROL=row] [INSTANCES=N k6 per step]; writes results/<run-id>/report.md
+	$(BENCH) matrix --profile "$(PROFILE)" $(if $(ROWS),--rows $(ROWS)) $(if $(WORKLOADS),--workloads $(WORKLOADS)) $(if $(CONTROL),--control "$(CONTROL)") $(if $(INSTANCES),--k6-instances "$(INSTANCES)")
 
 report: ## Re-render a matrix run's report from its recorded data: make report [RUN=<run-id>] (default: the latest)
 	$(BENCH) report $(if $(RUN),"$(RUN)")

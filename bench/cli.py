@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "bench.matrix.compare",
     "bench.matrix.reproducibility",
     "bench.dashboards",
+    "bench.kubernetes",
 )
 
 

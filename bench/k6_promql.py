@@ -83,12 +83,20 @@ def window_quantile(quantile: str, selector: str, by: str) -> str:
 def whole_run_quantile(quantile: str, selector: str, by: str) -> str:
     """The quantile of every observation of each run, per ``by`` (which must hold testid).
 
-    The run-so-far quantile of the cumulative histograms, at its last step in
-    the range: the moment before k6's stale markers end the run's series,
-    when every series holds its final value. A subquery, because Prometheus
-    before 2.45 cannot take last_over_time() of a histogram.
+    The run-so-far quantile of the cumulative histograms at the last 1 s step
+    where their summed count is the most it ever was in the range: the moment
+    before k6's stale markers end the run's series. "The most", not simply
+    "the last": a run split across several k6 instances (`bench loadtest
+    --instances`, k6-operator) has series that end each with its own
+    instance, and at a step after the first one ended the sum would hold
+    only the others. A subquery, because Prometheus before 2.45 cannot take
+    last_over_time() of a histogram; the maximum is pinned to the end of the
+    range (`@ end()`), so it is one figure for every step.
     """
+    total = f"sum by ({by}) (histogram_count({selector}))"
+    most = f"max_over_time(({total})[{WHOLE_RANGE}:{SUBQUERY_STEP}] @ end())"
+    at_most = f"({total}) >= on ({by}) ({most})"
     return (
-        f"last_over_time((histogram_quantile({quantile}, sum by ({by}) ({selector})))"
-        f"[{WHOLE_RANGE}:{SUBQUERY_STEP}])"
+        f"last_over_time((histogram_quantile({quantile}, sum by ({by}) ({selector}))"
+        f" and on ({by}) ({at_most}))[{WHOLE_RANGE}:{SUBQUERY_STEP}])"
     )

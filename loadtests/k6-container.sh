@@ -44,7 +44,7 @@ if [ -n "$summary" ]; then
     if ! mkdir -p "$directory" 2>/dev/null || ! touch "$probe" 2>/dev/null; then
         echo "$me: cannot write the summary $summary as uid $(id -u): nothing was run." >&2
         echo "$me: run the container as the owner of the results directory," \
-            "e.g. docker compose --profile loadtest run --rm --user \"\$(id -u):\$(id -g)\" k6" >&2
+            "e.g. docker compose --profile load run --rm --user \"\$(id -u):\$(id -g)\" k6" >&2
         exit 2
     fi
     rm -f "$probe"

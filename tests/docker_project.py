@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.paths import REPO_ROOT
-from bench.stack.docker import compose_base_argv
+from bench.stack.docker import PROFILES, compose_base_argv
 
 PROJECT = "sync-async-bench"  # `name:` in docker-compose.yml
 PROJECT_LABEL = f"label=com.docker.compose.project={PROJECT}"
@@ -26,12 +26,13 @@ MAKE_TIMEOUT_S = 600.0
 DOCKER_TIMEOUT_S = 60.0
 
 # Grafana has no image here (no registry, and no Debian or PyPI package):
-# this override gives it a profile nobody enables, so compose runs every
-# other service. docs/stack.md shows users the same file.
+# this override replaces its profile (`observability`) with one nobody
+# enables, so compose runs every other service. docs/stack.md shows users the
+# same file. `!override`: profiles from several files are otherwise merged.
 NO_GRAFANA_OVERRIDE = """\
 services:
   grafana:
-    profiles: ["grafana"]
+    profiles: !override ["grafana"]
 """
 
 
@@ -135,7 +136,8 @@ class Project:
 
     def resolved_images(self) -> dict[str, str]:
         """Service (or `build` for the Dockerfile's base) -> the image the stack would use."""
-        result = self.compose("--profile", "loadtest", "config", "--format", "json")
+        every_profile = [arg for profile in PROFILES for arg in ("--profile", profile)]
+        result = self.compose(*every_profile, "config", "--format", "json")
         assert result.returncode == 0, result.stderr
         services: dict[str, Any] = json.loads(result.stdout)["services"]
         images = {

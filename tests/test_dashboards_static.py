@@ -340,3 +340,20 @@ def test_the_runs_table_names_every_query_column(board: dict[str, Any]) -> None:
     assert set(renamed) == {f"Value #{query['refId']}" for query in table["targets"]}
     assert list(renamed.values()) == ["requests", "failed", "dropped", "p50", "p95", "p99"]
     assert all(query["instant"] for query in table["targets"])
+
+
+def test_k6_panels_add_the_instances_of_a_split_run_up(board: dict[str, Any]) -> None:
+    """`bench loadtest --instances N` and k6-operator push one series per instance_id.
+
+    Every k6 query must aggregate to service (or testid and service), never
+    keep or split by the instance: a panel shows the whole run.
+    """
+    for title, expr in panel_queries(board):
+        if "k6_" not in expr:
+            continue
+        assert "instance" not in expr, f"panel {title!r}: {expr}"
+        groupings = re.findall(r"\bsum by \(([^)]*)\)", expr)
+        assert groupings, f"panel {title!r} does not sum its k6 series: {expr}"
+        for grouping in groupings:
+            labels = {label.strip() for label in grouping.split(",")}
+            assert labels <= {"service", "testid"}, f"panel {title!r}: by ({grouping})"

@@ -244,7 +244,7 @@ def _k6_series(testid: str) -> list[dict[str, str]]:
 
 
 def _run_k6_container(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
-    return project.compose("--profile", "loadtest", "run", "--rm", *args, "k6")
+    return project.compose("--profile", "load", "run", "--rm", *args, "k6")
 
 
 def _tagged_testid(result: subprocess.CompletedProcess[str], service: str) -> str:

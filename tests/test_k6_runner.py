@@ -50,7 +50,7 @@ def test_compose_argv_maps_paths_into_the_container(
     monkeypatch.delenv("GOMEMLIMIT", raising=False)
     run = a_run(tmp_path / "20261124-three-users-all" / "flask-sync", "http://127.0.0.1:9090")
     argv = compose_k6_argv(["docker", "compose"], run)
-    assert argv[:7] == ["docker", "compose", "--profile", "loadtest", "run", "--rm", "--no-deps"]
+    assert argv[:7] == ["docker", "compose", "--profile", "load", "run", "--rm", "--no-deps"]
     service = argv.index("k6")
     assert argv[service + 1] == "run"
     assert "K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM=true" in argv[:service]

@@ -26,6 +26,7 @@ SCALED = {
     "arrival": ["--duration-scale", "0.05", "--rate", "20"],
     "spike": ["--duration-scale", "0.05", "--rate", "20", "--set", "BASE_RATE=2"],
     "soak": ["--duration-scale", "0.001", "--rate", "10"],
+    "throughput": ["--vus", "2", "--set", "MEASURE_SECONDS=2"],
 }
 
 
@@ -136,6 +137,9 @@ def test_k6_pushes_native_histograms_with_the_testid(async_row: str, tmp_path: P
         (["--target", "all", "--url", "http://127.0.0.1:1"], "--url needs a single --target"),
         (["--target", "flask-sync", "--endpoint", "/io/blocking"], "no row of 'flask-sync'"),
         (["--vus", "0", "--target", "flask-sync"], "--vus must be positive"),
+        (["--instances", "0", "--target", "flask-sync"], "--instances must be at least 1"),
+        (["--k6-cpus", "1-x", "--target", "flask-sync"], "--k6-cpus '1-x' is not a CPU list"),
+        (["--k6-cpus", "4096", "--target", "flask-sync"], "cores [4096] are not usable here"),
     ],
 )
 def test_bad_invocations_are_usage_errors(args: list[str], message: str, tmp_path: Path) -> None:

@@ -63,7 +63,9 @@ def test_compose_has_a_service_per_row_with_its_ports() -> None:
     assert not missing, f"docker-compose.yml has no service for: {', '.join(missing)}"
     for row in ROWS:
         ports = set(services[row.name]["ports"])
-        expected = {f"127.0.0.1:{port}:{port}" for port in (row.port, row.metrics_port)}
+        # On PUBLISH_ADDRESS (.env; 127.0.0.1 unless a multi-host layout says otherwise).
+        published = "${PUBLISH_ADDRESS:-127.0.0.1}"
+        expected = {f"{published}:{port}:{port}" for port in (row.port, row.metrics_port)}
         assert ports == expected, f"{row.name}: compose publishes {ports}, not {expected}"
 
 

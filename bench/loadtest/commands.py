@@ -13,8 +13,9 @@ from typing import Any
 
 import httpx
 
+from bench.cores import parse_cpu_list, share_cores, split_cores
 from bench.k6 import K6NotFoundError, checked_k6
-from bench.loadtest.runner import EXIT_THRESHOLDS_FAILED, K6Result, K6Run, run_k6
+from bench.loadtest.runner import EXIT_THRESHOLDS_FAILED, K6Run
 from bench.loadtest.scenarios import (
     SCENARIOS,
     LoadtestUsageError,
@@ -23,11 +24,14 @@ from bench.loadtest.scenarios import (
     get_scenario,
     resolve_targets,
 )
+from bench.loadtest.split import SplitResult, run_split
 from bench.paths import results_dir
 from bench.stack.docker import docker_engine
+from bench.stack.knobs import knob_values
 from services.rows import ROWS_BY_NAME, Row
 
 DEFAULT_PROMETHEUS_URL = "http://127.0.0.1:9090"
+DEFAULT_TARGET_HOST = "127.0.0.1"
 PARAMS_FILE = "params.json"
 
 
@@ -48,9 +52,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument("--scenario", default="three-users", help=", ".join(SCENARIOS))
     parser.add_argument("--target", default="all", help="a row name or 'all'")
     parser.add_argument("--endpoint", help="path and query, e.g. '/io?ms=100'")
-    parser.add_argument("--url", help="base URL of the row (single row only; default: its port)")
+    parser.add_argument(
+        "--url",
+        help="base URL of the row (single row only; default: its port on BENCH_TARGET_HOST)",
+    )
     parser.add_argument("--duration-scale", type=float, help="multiply every duration (e.g. 0.1)")
-    parser.add_argument("--vus", type=int, help="ramp: VUs at the last step")
+    parser.add_argument("--vus", type=int, help="ramp: VUs at the last step; throughput: VUs")
     parser.add_argument("--rate", type=int, help="arrival/spike/soak: requests per second")
     parser.add_argument("--users", type=int, help="three-users: how many users (default 3)")
     parser.add_argument(
@@ -62,10 +69,24 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     parser.add_argument(
         "--prometheus-url",
-        default=os.environ.get("BENCH_PROMETHEUS_URL", DEFAULT_PROMETHEUS_URL),
-        help="push k6 metrics here by remote write when it answers",
+        default=knob_values().get("BENCH_PROMETHEUS_URL") or DEFAULT_PROMETHEUS_URL,
+        help="push k6 metrics here by remote write when it answers "
+        "(default: BENCH_PROMETHEUS_URL, in the environment or .env)",
     )
     parser.add_argument("--no-push", action="store_true", help="never push to Prometheus")
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="split the load across N k6 processes, as k6-operator's parallelism does "
+        "(execution segments; one testid, an instance_id tag each; summaries merged)",
+    )
+    parser.add_argument(
+        "--k6-cpus",
+        metavar="LIST|auto",
+        help="pin k6 to these cores (e.g. 2-3), shared out among the instances; "
+        "'auto': the load half of bench.cores.split_cores (default: not pinned)",
+    )
     parser.add_argument("--results-dir", type=Path, help="default: results/ (BENCH_RESULTS_DIR)")
     parser.set_defaults(handler=run)
 
@@ -91,18 +112,45 @@ def script_env(args: argparse.Namespace) -> dict[str, str]:
     return env
 
 
+def instance_cpus(args: argparse.Namespace) -> list[frozenset[int]] | None:
+    """Each instance's cores, or None (not pinned)."""
+    if args.instances < 1:
+        raise LoadtestUsageError("--instances must be at least 1")
+    if args.k6_cpus is None:
+        return None
+    if args.k6_cpus == "auto":
+        load = split_cores().load
+        if load is None:
+            print("--k6-cpus auto: fewer than 2 usable cores, k6 is not pinned")
+            return None
+    else:
+        try:
+            load = parse_cpu_list(args.k6_cpus)
+        except ValueError as error:
+            raise LoadtestUsageError(f"--k6-cpus {error}") from None
+        usable = os.sched_getaffinity(0)
+        if not load <= usable:
+            raise LoadtestUsageError(
+                f"--k6-cpus {args.k6_cpus}: cores {sorted(load - usable)} are not usable here "
+                f"(usable: {sorted(usable)})"
+            )
+    return share_cores(load, args.instances)
+
+
 def resolve(args: argparse.Namespace, scenario: Scenario) -> list[Target]:
     rows = resolve_targets(args.target)
     if args.url and len(rows) != 1:
         raise LoadtestUsageError("--url needs a single --target row, not 'all'")
     offset = int(os.environ.get("BENCH_PORT_OFFSET", "0") or 0)
+    # The rows' host: this one, or the services host of a multi-host layout.
+    host = knob_values().get("BENCH_TARGET_HOST") or DEFAULT_TARGET_HOST
     targets = []
     for row in rows:
         endpoint = endpoint_for(row, scenario, args.endpoint)
         if endpoint is None:
             print(f"skipping {row.name}: it does not serve {args.endpoint}", file=sys.stderr)
             continue
-        base_url = (args.url or f"http://127.0.0.1:{row.port + offset}").rstrip("/")
+        base_url = (args.url or f"http://{host}:{row.port + offset}").rstrip("/")
         targets.append(Target(row, base_url, endpoint))
     if not targets:
         raise LoadtestUsageError(f"no row of {args.target!r} serves {args.endpoint}")
@@ -141,8 +189,8 @@ def write_params(run_dir: Path, params: dict[str, Any]) -> None:
     path.write_text(json.dumps(params, indent=2) + "\n")
 
 
-def row_record(target: Target, result: K6Result) -> dict[str, Any]:
-    return {
+def row_record(target: Target, result: SplitResult, run_dir: Path) -> dict[str, Any]:
+    record = {
         "row": target.row.name,
         "base_url": target.base_url,
         "endpoint": target.endpoint,
@@ -151,14 +199,19 @@ def row_record(target: Target, result: K6Result) -> dict[str, Any]:
         "partial": result.partial,
         "started_at": result.started_at,
         "ended_at": result.ended_at,
-        "summary": str(result.summary_path.relative_to(result.summary_path.parents[1])),
+        "summary": str(result.summary_path.relative_to(run_dir)),
     }
+    if len(result.instances) > 1:
+        record["instances"] = result.instance_records(run_dir)
+        record["missing_instances"] = result.missing
+    return record
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         scenario = get_scenario(args.scenario)
         env = script_env(args)
+        cpus = instance_cpus(args)
         targets = resolve(args, scenario)
     except LoadtestUsageError as error:
         print(f"bench loadtest: {error}", file=sys.stderr)
@@ -178,11 +231,15 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    return execute(args, scenario, env, targets)
+    return execute(args, scenario, env, targets, cpus)
 
 
 def execute(
-    args: argparse.Namespace, scenario: Scenario, env: dict[str, str], targets: list[Target]
+    args: argparse.Namespace,
+    scenario: Scenario,
+    env: dict[str, str],
+    targets: list[Target],
+    cpus: list[frozenset[int]] | None = None,
 ) -> int:
     prometheus_url = prometheus_if_up(args)
     started = datetime.now(UTC)
@@ -205,15 +262,18 @@ def execute(
         "started_at": started.isoformat(timespec="milliseconds"),
         "ended_at": None,
         "partial": False,
+        "instances": args.instances,
         "rows": [],
     }
     if prometheus_url:
         print(f"pushing k6 metrics to {prometheus_url} with testid={run_id}")
+    if args.instances > 1:
+        print(f"{args.instances} k6 instances per row, execution segments as k6-operator's")
     worst = 0
     try:
         for target in targets:
             print(f"{scenario.name}: {target.row.name} {target.base_url}{target.endpoint}")
-            result = run_k6(
+            result = run_split(
                 K6Run(
                     script=scenario.script,
                     env={
@@ -227,10 +287,14 @@ def execute(
                     prometheus_url=prometheus_url,
                     tags={"service": target.row.name, "scenario_name": scenario.name},
                 ),
+                args.instances,
                 timeout_s=scenario.timeout_s * max(scale, 0.05) + 60,
+                title=f"\n{scenario.name} against {target.row.name} {target.endpoint}, "
+                f"{args.instances} k6 instances, merged",
+                cpus=cpus,
             )
             params["k6_version"] = result.k6_version
-            params["rows"].append(row_record(target, result))
+            params["rows"].append(row_record(target, result, run_dir))
             print(result.stdout_summary().rstrip())
             worst = max(worst, result.exit_code)
             if result.partial:

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,9 +16,10 @@ from typing import Any
 import psutil
 
 from bench.k6 import PINNED_K6_VERSION, K6NotFoundError, checked_k6
+from bench.loadtest.segments import Segment
 from bench.paths import LOADTESTS_DIR, results_dir
-from bench.procs import pin_to, signal_then_kill
-from bench.stack.docker import compose_base_argv, docker_engine
+from bench.procs import pin_to
+from bench.stack.docker import LOAD_PROFILE, compose_base_argv, docker_engine
 
 SUMMARY_FILE = "summary.json"
 LOG_FILE = "k6.log"
@@ -41,6 +43,11 @@ class K6Run:
     prometheus_url: str | None = None  # push by remote write when set
     tags: Mapping[str, str] = field(default_factory=dict)
     cpus: frozenset[int] | None = None  # pin k6 to these cores
+    segment: Segment | None = None  # this instance's share of a run split across several
+    # --summary-trend-stats: what the summary reports per trend (None: the script's choice)
+    trend_stats: tuple[str, ...] | None = None
+    # k6's REST API (default localhost:6565): instances side by side need one each.
+    api_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,12 @@ def remote_write_env(prometheus_url: str) -> dict[str, str]:
 
 def k6_argv(binary: Path, run: K6Run, summary_path: Path) -> list[str]:
     argv = [str(binary), "run", "--no-color", "--quiet", f"--system-tags={SYSTEM_TAGS}"]
+    if run.trend_stats:
+        argv.append(f"--summary-trend-stats={','.join(run.trend_stats)}")
+    if run.segment:
+        argv += run.segment.k6_flags()
+    if run.api_address:
+        argv.append(f"--address={run.api_address}")
     for key, value in {"testid": run.testid, **run.tags}.items():
         argv += ["--tag", f"{key}={value}"]
     for key, value in {**run.env, "SUMMARY_PATH": str(summary_path)}.items():
@@ -145,7 +158,7 @@ def compose_k6_argv(compose: list[str], run: K6Run) -> list[str]:
     return [
         *compose,
         "--profile",
-        "loadtest",
+        LOAD_PROFILE,
         "run",
         "--rm",
         "--no-deps",
@@ -170,20 +183,25 @@ def _k6_command(run: K6Run, summary_path: Path) -> tuple[list[str], str]:
     return k6_argv(binary, run, summary_path), version
 
 
-def _stop_gracefully(process: subprocess.Popen[bytes]) -> int:
-    """SIGINT: k6 stops and still writes its summary; SIGKILL if it does not within the grace."""
-    return signal_then_kill(process, signal.SIGINT, INTERRUPT_GRACE_S)
+@dataclass
+class _Started:
+    run: K6Run
+    process: subprocess.Popen[bytes]
+    summary_path: Path
+    log_path: Path
+    version: str
+    started_at: str
+    exit_code: int | None = None
+    stopped_by: str | None = None
 
 
-def run_k6(run: K6Run, *, timeout_s: float) -> K6Result:
-    """Run k6 until it ends, ``timeout_s`` passes, or Ctrl-C; the summary is kept in all cases."""
+def _start(run: K6Run) -> _Started:
     run.run_dir.mkdir(parents=True, exist_ok=True)
     summary_path = run.run_dir / SUMMARY_FILE
     log_path = run.run_dir / LOG_FILE
     argv, version = _k6_command(run, summary_path)
     env = {**os.environ, "K6_NO_USAGE_REPORT": "true", **k6_process_env(run)}
     started_at = _now()
-    stopped_by: str | None = None
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             argv,
@@ -195,29 +213,73 @@ def run_k6(run: K6Run, *, timeout_s: float) -> K6Result:
             start_new_session=True,
             preexec_fn=pin_to(run.cpus),  # noqa: PLW1509 - affinity must be set before k6 starts its threads
         )
+    return _Started(run, process, summary_path, log_path, version, started_at)
+
+
+def _stop_all(started: list[_Started], reason: str) -> None:
+    """One SIGINT to every k6 still running, then wait for all: they stop together.
+
+    Exactly one: a second SIGINT makes k6 abort without its summary. Any k6
+    still running after the grace period is killed.
+    """
+    for one in started:
+        if one.exit_code is None and one.process.poll() is None:
+            one.stopped_by = reason
+            one.process.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + INTERRUPT_GRACE_S
+    for one in started:
+        if one.exit_code is not None:
+            continue
         try:
-            exit_code = process.wait(timeout=timeout_s)
+            one.exit_code = one.process.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            stopped_by = "timeout"
-            exit_code = _stop_gracefully(process)
-        except KeyboardInterrupt:
-            stopped_by = "interrupt"
-            exit_code = _stop_gracefully(process)
-        except BaseException:
-            # SystemExit (SIGTERM) and the like: never leave k6 sending load.
-            _stop_gracefully(process)
-            raise
+            one.process.kill()
+            one.exit_code = one.process.wait()
+
+
+def _result(one: _Started) -> K6Result:
     summary: dict[str, Any] = {}
-    if summary_path.exists():
-        summary = json.loads(summary_path.read_text())
+    if one.summary_path.exists():
+        summary = json.loads(one.summary_path.read_text())
+    exit_code = one.exit_code if one.exit_code is not None else one.process.wait()
     return K6Result(
         exit_code=exit_code,
         summary=summary,
-        summary_path=summary_path,
-        partial=stopped_by is not None or exit_code == EXIT_INTERRUPTED,
-        started_at=started_at,
+        summary_path=one.summary_path,
+        partial=one.stopped_by is not None or exit_code == EXIT_INTERRUPTED,
+        started_at=one.started_at,
         ended_at=_now(),
-        k6_version=version,
-        log_path=log_path,
-        stopped_by=stopped_by,
+        k6_version=one.version,
+        log_path=one.log_path,
+        stopped_by=one.stopped_by,
     )
+
+
+def run_k6_instances(runs: list[K6Run], *, timeout_s: float) -> list[K6Result]:
+    """Run several k6 processes at once (the instances of one split run) until all end.
+
+    ``timeout_s`` or Ctrl-C stops every one of them gracefully, so each still
+    writes its summary; the results are in the order of ``runs``.
+    """
+    started: list[_Started] = []
+    try:
+        for run in runs:
+            started.append(_start(run))
+        deadline = time.monotonic() + timeout_s
+        for one in started:
+            one.exit_code = one.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        _stop_all(started, "timeout")
+    except KeyboardInterrupt:
+        _stop_all(started, "interrupt")
+    except BaseException:
+        # SystemExit (SIGTERM) and the like: never leave k6 sending load.
+        _stop_all(started, "interrupt")
+        raise
+    return [_result(one) for one in started]
+
+
+def run_k6(run: K6Run, *, timeout_s: float) -> K6Result:
+    """Run k6 until it ends, ``timeout_s`` passes, or Ctrl-C; the summary is kept in all cases."""
+    [result] = run_k6_instances([run], timeout_s=timeout_s)
+    return result

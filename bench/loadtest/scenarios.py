@@ -30,6 +30,8 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("arrival", "open model: arrival rate steps up (4 x 15 s)", "/io?ms=100", 150),
         Scenario("spike", "calm, a burst at RATE, calm again (~40 s)", "/io?ms=100", 150),
         Scenario("soak", "steady RATE for SOAK_SECONDS (30 min)", "/io?ms=100", 2000),
+        # The load generator's ceiling: VUS back to back (docs/loadtests.md).
+        Scenario("throughput", "closed model: VUS back to back, 1 s + 5 s", "/hello", 60),
     )
 }
 

@@ -99,6 +99,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--db-pool", type=int, help="BENCH_DB_POOL: connections per pool, every row (native)"
     )
     matrix.add_argument("--run-id", help="name of the run directory (default: time and profile)")
+    matrix.add_argument(
+        "--k6-instances",
+        type=int,
+        default=1,
+        help="k6 processes per step, on the load cores, split as k6-operator splits a run "
+        "(docs/loadtests.md, several k6 instances)",
+    )
     matrix.set_defaults(handler=run_matrix)
 
     report = subparsers.add_parser(
@@ -135,6 +142,8 @@ def _plan(args: argparse.Namespace) -> MatrixPlan:
         )
     if control and args.stack == "docker":
         raise UsageError("--control needs the native stack: compose runs one copy of each row")
+    if args.k6_instances < 1:
+        raise UsageError("--k6-instances must be at least 1")
     plan = MatrixPlan(
         run_id=args.run_id or f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{profile.name}",
         profile=profile,
@@ -146,6 +155,7 @@ def _plan(args: argparse.Namespace) -> MatrixPlan:
         knobs=knobs,
         prometheus_url=args.prometheus_url if args.stack == "docker" else None,
         control=control,
+        k6_instances=args.k6_instances,
     )
     if plan.pairs() == 0:
         raise UsageError("no row serves any of these workloads")

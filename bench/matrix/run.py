@@ -57,6 +57,7 @@ class MatrixPlan:
     knobs: dict[str, int]
     prometheus_url: str | None = None  # the docker stack's; native runs its own
     control: str | None = None  # a row measured twice, the second time as its A/A control
+    k6_instances: int = 1  # k6 processes per step, as `bench loadtest --instances` splits
 
     def entries(self) -> tuple[str, ...]:
         """What the run measures: the rows, and the control's copy of one of them."""
@@ -99,6 +100,7 @@ class RunLog:
                 "prometheus_url": self.plan.prometheus_url,
                 "knobs": self.plan.knobs,
                 "control": self.plan.control,
+                "k6_instances": self.plan.k6_instances,
             },
             "environment": self.environment,
             "idle_cpu_cores": self.idle_cpu_cores,
@@ -144,6 +146,7 @@ class Matrix:
             run_dir=self.log.run_dir,
             cores=self.cores,
             testid=self.plan.run_id,
+            instances=self.plan.k6_instances,
         )
         self.log.add(record)
         self.progress.update()

@@ -11,8 +11,9 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.cores import CoreSplit
-from bench.loadtest.runner import K6Result, K6Run, run_k6
+from bench.cores import CoreSplit, share_cores
+from bench.loadtest.runner import K6Run
+from bench.loadtest.split import SplitResult, run_split
 from bench.matrix.queries import record_series
 from bench.matrix.records import STEPS_DIR, StepRecord
 from bench.matrix.stacks import RowTarget, Stack, StackUnavailableError
@@ -153,12 +154,21 @@ def settle(target: RowTarget) -> None:
 
 
 def run_step(
-    plan: StepPlan, target: RowTarget, stack: Stack, *, run_dir: Path, cores: CoreSplit, testid: str
-) -> tuple[StepRecord, K6Result]:
+    plan: StepPlan,
+    target: RowTarget,
+    stack: Stack,
+    *,
+    run_dir: Path,
+    cores: CoreSplit,
+    testid: str,
+    instances: int = 1,
+) -> tuple[StepRecord, SplitResult]:
     step_dir = run_dir / plan.directory
     cpu_before = _children_cpu_seconds()
     started = time.time()
-    result = run_k6(
+    # Several instances share the load cores out among themselves.
+    shares = share_cores(cores.load, instances) if cores.load and instances > 1 else None
+    result = run_split(
         K6Run(
             script=SCRIPT,
             env=k6_env(plan, target),
@@ -167,7 +177,10 @@ def run_step(
             tags={"step": f"{plan.index:04d}"},
             cpus=cores.load,
         ),
+        instances,
         timeout_s=plan.seconds + K6_MARGIN_S,
+        title=f"step {plan.index:04d}, {instances} k6 instances, merged",
+        cpus=shares,
     )
     ended = time.time()
     # k6 is a child we waited for: its CPU time is in RUSAGE_CHILDREN now.

@@ -16,6 +16,34 @@ from bench.stack.layout import GRAFANA_PORT, PROMETHEUS_PORT, StackError
 from services.rows import ROWS
 
 ENV_FILE = REPO_ROOT / ".env"
+# docker-compose.yml's profiles, one per part of the lab that may run on a host
+# of its own (docs/stack.md, "Across hosts"). .env's COMPOSE_PROFILES enables
+# the first two, so `docker compose up` and `make up` start what they always did.
+PROFILES = ("services", "observability", "load")
+DEFAULT_PROFILES = ("services", "observability")
+LOAD_PROFILE = "load"
+
+
+def profile_args(profiles: tuple[str, ...] = PROFILES) -> list[str]:
+    """``--profile`` flags for compose (every profile by default: the whole project)."""
+    return [arg for profile in profiles for arg in ("--profile", profile)]
+
+
+def active_profiles(knobs: Mapping[str, str]) -> tuple[str, ...]:
+    """The profiles this host runs: COMPOSE_PROFILES (environment, then .env), else the default.
+
+    `bench up` passes them explicitly, so that an older .env without
+    COMPOSE_PROFILES still starts the whole single-host stack.
+    """
+    named = tuple(p.strip() for p in knobs.get("COMPOSE_PROFILES", "").split(",") if p.strip())
+    unknown = sorted(set(named) - set(PROFILES))
+    if unknown:
+        raise StackError(
+            f"COMPOSE_PROFILES names unknown profiles {unknown}; valid: {', '.join(PROFILES)}"
+        )
+    return named or DEFAULT_PROFILES
+
+
 # Where the rows' database is inside the compose network (docker-compose.yml).
 COMPOSE_DATABASE = "postgres:5432/bench"
 # A healthy engine answers `docker info` in well under a second; a missing or
@@ -124,7 +152,7 @@ def compose_base_argv() -> list[str]:
 
 def project_containers() -> list[str]:
     """Ids of every container of the compose project, running or not."""
-    return compose_output("ps", "--all", "--quiet").split()
+    return compose_output(*profile_args(), "ps", "--all", "--quiet").split()
 
 
 def docker_urls() -> list[tuple[str, str]]:

@@ -32,7 +32,9 @@ def compose_env(state_dir: Path) -> dict[str, str]:
 
 def docker_up(state_dir: Path) -> int:
     """Start the compose stack and wait until every service is healthy; 0 when it is."""
-    check_row_knobs(knob_values())
+    knobs = knob_values()
+    check_row_knobs(knobs)
+    profiles = docker.profile_args(docker.active_profiles(knobs))
     leftovers = docker.project_containers()
     if leftovers:
         raise StackError(
@@ -43,10 +45,10 @@ def docker_up(state_dir: Path) -> int:
     password = ensure_admin_password(state_dir)
     env = compose_env(state_dir)
     write_record(state_dir, StackRecord("docker", 0, []))
-    code = docker.compose("up", "--detach", "--build", "--wait", env=env)
+    code = docker.compose(*profiles, "up", "--detach", "--build", "--wait", env=env)
     if code != 0:
         print(f"docker compose up failed (exit {code}); the services' last log lines:")
-        docker.compose("logs", "--tail", str(FAILED_UP_LOG_LINES), env=env)
+        docker.compose(*profiles, "logs", "--tail", str(FAILED_UP_LOG_LINES), env=env)
         stopped = stop_compose_stack(state_dir)
         raise StackError(
             f"`docker compose up` failed (exit {code}): see the messages above. "
@@ -73,8 +75,10 @@ def stop_compose_stack(state_dir: Path) -> bool:
     """
     env = compose_env(state_dir)
     # `down` alone keeps the containers' anonymous volumes; `rm --volumes` removes them.
-    removed = docker.compose("rm", "--stop", "--force", "--volumes", env=env)
-    down = docker.compose("down", "--remove-orphans", env=env)
+    # Every profile: whatever part of the lab this host ran, all of it stops.
+    every = docker.profile_args()
+    removed = docker.compose(*every, "rm", "--stop", "--force", "--volumes", env=env)
+    down = docker.compose(*every, "down", "--remove-orphans", env=env)
     if removed != 0 or down != 0 or not remove_database_volume(env):
         return False
     remove_record(state_dir)
@@ -87,7 +91,9 @@ def remove_database_volume(env: dict[str, str]) -> bool:
     `down --volumes` would take Prometheus's and Grafana's data too, so this
     one volume goes by the name compose gives it (project prefix included).
     """
-    config = json.loads(docker.compose_output("config", "--format", "json", env=env))
+    config = json.loads(
+        docker.compose_output(*docker.profile_args(), "config", "--format", "json", env=env)
+    )
     name = config.get("volumes", {}).get(DATABASE_VOLUME, {}).get("name")
     if not name:
         return True  # a compose file without the database: nothing to remove
