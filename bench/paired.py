@@ -28,13 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import psutil
 from scipy.stats import t as student_t
 
 from bench.cores import split_cores
 from bench.loadtest.runner import K6Result, K6Run, run_k6
 from bench.paths import LOADTESTS_DIR
-from bench.procs import RunningRow, running_row
+from bench.procs import RunningRow, running_row, tree_cpu_seconds
 
 SINGLE_SCRIPT = LOADTESTS_DIR / "throughput.js"
 PAIR_SCRIPT = LOADTESTS_DIR / "throughput-pair.js"
@@ -113,15 +112,6 @@ class PairResult:
     def _pair_ratios(self, figure: Callable[[Slice], float]) -> list[float]:
         pairs = zip(self.a.slices, self.b.slices, strict=True)
         return [figure(a) / figure(b) for a, b in pairs]
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    root = psutil.Process(pid)
-    total = 0.0
-    for process in [root, *root.children(recursive=True)]:
-        times = process.cpu_times()
-        total += times.user + times.system
-    return total
 
 
 def _count(metrics: dict[str, Any], scenario: str) -> float:

@@ -211,6 +211,13 @@ class Cluster:
                 raise
             self.stop("immediate")
 
+    def pid(self) -> int | None:
+        """The postmaster's pid while the server runs (its backends are its children)."""
+        try:
+            return int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
     def is_running(self) -> bool:
         """Whether a server runs on this data directory (pg_ctl status; a stale pid file is not)."""
         if not (self.data_dir / "postmaster.pid").exists():
@@ -303,11 +310,19 @@ def running_postgres(run_dir: Path, port: int) -> Iterator[Cluster]:
         discard_if_outside(cluster, run_dir)
 
 
+@dataclass(frozen=True)
+class RunDatabase:
+    """The database of a run: where it is, and its server's pid when it is ours."""
+
+    url: str
+    pid: int | None  # None: the user's own (BENCH_DATABASE_URL), its CPU not ours to count
+
+
 @contextmanager
 def database_for_run(
     directory: Path, port: int, cpus: frozenset[int] | None = None
-) -> Iterator[str]:
-    """The database a run's rows use, for the block; yields its URL.
+) -> Iterator[RunDatabase]:
+    """The database a run's rows use, for the block.
 
     BENCH_DATABASE_URL (seeded) when set; else a throwaway cluster in
     ``directory`` on ``port``, started on ``cpus``, stopped and its data
@@ -316,10 +331,10 @@ def database_for_run(
     own = os.environ.get(URL_VARIABLE, "").strip()
     if own:
         seed(own)
-        yield own
+        yield RunDatabase(own, None)
         return
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, directory, ignore_errors=True)
         with on_cores(cpus):
             cluster = stack.enter_context(running_postgres(directory, port))
-        yield cluster.url
+        yield RunDatabase(cluster.url, cluster.pid())

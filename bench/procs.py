@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
 from services.settings import launch_env
 
@@ -120,6 +121,16 @@ def wait_until_http_ok(url: str, process: subprocess.Popen[bytes], log: Path) ->
             pass
         time.sleep(0.1)
     raise RuntimeError(f"{url} not ready after {STARTUP_TIMEOUT_S} s:\n{log.read_text()}")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU so far of process ``pid`` and all its descendants."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        times = process.cpu_times()
+        total += times.user + times.system
+    return total
 
 
 @contextmanager

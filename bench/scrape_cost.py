@@ -18,8 +18,7 @@ from typing import Any
 import httpx
 
 from bench.cores import split_cores
-from bench.paired import tree_cpu_seconds
-from bench.procs import RunningRow, running_row
+from bench.procs import RunningRow, running_row, tree_cpu_seconds
 from services.rows import ROWS, get_row
 
 SETTLE_S = 2.0  # after start-up, before the idle window

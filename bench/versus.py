@@ -273,7 +273,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 common["database_url"] = stack.enter_context(
                     database_for_run(workdir / "postgres", free_port(), split_cores().services)
-                )
+                ).url
             except (PostgresError, psycopg.Error) as failure:
                 print(f"bench versus: {args.endpoint} needs PostgreSQL: {failure}")
                 return 2

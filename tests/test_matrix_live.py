@@ -320,6 +320,13 @@ def test_database_workloads_run_on_the_runs_own_postgres(results: Path) -> None:
         for workload in ("db-sleep", "db-query")
     }
     assert all(s["error_ratio"] == 0 for s in steps), [s["reasons"] for s in steps]
+    # Our PostgreSQL's CPU is measured on every step, never more than the service
+    # core it runs on; lookups back to back (the probe) keep it measurably busy.
+    every = data["figures"]["steps"]
+    assert all(0 <= s["database_cpu_cores"] <= 1.05 for s in every), every
+    probes = [s for s in every if s["kind"] == "probe" and s["workload"] == "db-query"]
+    assert probes
+    assert all(s["database_cpu_cores"] > 0.02 for s in probes), probes
     [sync] = [
         c
         for c in data["figures"]["combos"]

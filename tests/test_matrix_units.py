@@ -422,6 +422,19 @@ def test_the_database_pool_is_a_slot_when_it_is_the_smaller() -> None:
             "CPU",
             "0.97 of 1 core(s) busy",
         ),
+        # A lookup: the row uses 0.7 of the core, its PostgreSQL beside it the rest.
+        # The queue at the pool follows from the full core, not from the pool.
+        (
+            ("fastapi-async", None, 10.0),
+            {
+                "cpu_cores": 0.70,
+                "database_cpu_cores": 0.28,
+                "db_pool_in_use_mean": 10.0,
+                "db_pool_waiting_mean": 150.0,
+            },
+            "CPU",
+            "0.98 of 1 core(s) busy: the row 0.70, PostgreSQL 0.28",
+        ),
     ],
 )
 def test_the_report_names_the_database_pool_when_it_limited_the_row(
@@ -457,3 +470,9 @@ def test_a_full_pool_is_a_full_queue_not_a_load_generator_warning() -> None:
     idle_pool = a_database_row("fastapi-async", None, 10.0, dropped_iterations=50)
     found, _ = combos(idle_pool, 1)
     assert any("dropped iterations" in w for w in warnings(idle_pool, found, 3, 1))
+    # The row idle but its PostgreSQL filling the core: not the load generator's fault.
+    busy_database = a_database_row(
+        "fastapi-async", None, 10.0, dropped_iterations=50, database_cpu_cores=0.9
+    )
+    found, _ = combos(busy_database, 1)
+    assert not any("dropped iterations" in w for w in warnings(busy_database, found, 3, 1))

@@ -66,6 +66,7 @@ class Level:
     db_pool_size: float | None = None  # connections over the row's pools
     db_pool_in_use_mean: float | None = None
     db_pool_waiting_mean: float | None = None
+    database_cpu_cores: float | None = None  # our PostgreSQL's, on the service cores
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,7 @@ def _level(offered: float, steps: list[StepFigures]) -> Level:
         db_pool_size=median_of(lambda s: s.db_pool_size),
         db_pool_in_use_mean=median_of(lambda s: s.db_pool_in_use_mean),
         db_pool_waiting_mean=median_of(lambda s: s.db_pool_waiting_mean),
+        database_cpu_cores=median_of(lambda s: s.database_cpu_cores),
     )
 
 
@@ -220,14 +222,15 @@ def _limited_by(level: Level, service_cores: int) -> tuple[str, str]:
     busy, the loop is stuck).
     """
     used: list[tuple[float, str, str]] = []
-    if level.cpu_cores is not None:
-        share = level.cpu_cores / service_cores
-        used.append((share, "CPU", f"{level.cpu_cores:.2f} of {service_cores} core(s) busy"))
+    cpu_cores = _service_cores_busy(level)
+    if cpu_cores is not None:
+        share = cpu_cores / service_cores
+        used.append((share, "CPU", _cpu_evidence(level, cpu_cores, service_cores)))
     # With no more slots than connections no request ever waits for the pool,
     # so only a smaller pool can limit the row. Then a request waiting for a
     # connection holds its slot: when the pool is well used, the busy slots
     # follow from it. A full CPU holds every connection longer, so it comes first.
-    cpu_full = level.cpu_cores is not None and level.cpu_cores >= BUSY * service_cores
+    cpu_full = cpu_cores is not None and cpu_cores >= BUSY * service_cores
     pool = None if cpu_full else _pool_use(level)
     pool_binds = pool is not None and pool[0] >= WELL_USED
     if level.saturation is not None and not pool_binds:
@@ -249,6 +252,21 @@ def _limited_by(level: Level, service_cores: int) -> tuple[str, str]:
     if level.k6_cpu_cores >= K6_FULL_CORE:
         return "load generator", f"k6 used {level.k6_cpu_cores:.2f} cores"
     return UNCLEAR, "; ".join(level.reasons)
+
+
+def _service_cores_busy(level: Level) -> float | None:
+    """Cores the row used, plus our PostgreSQL's where it shares the service cores:
+    a lookup's CPU is the row's and its database's, on the same core."""
+    if level.cpu_cores is None:
+        return None
+    return level.cpu_cores + (level.database_cpu_cores or 0.0)
+
+
+def _cpu_evidence(level: Level, busy: float, service_cores: int) -> str:
+    evidence = f"{busy:.2f} of {service_cores} core(s) busy"
+    if level.database_cpu_cores and level.cpu_cores is not None:
+        evidence += f": the row {level.cpu_cores:.2f}, PostgreSQL {level.database_cpu_cores:.2f}"
+    return evidence
 
 
 def _pool_use(level: Level) -> tuple[float, str, str] | None:
@@ -481,7 +499,11 @@ def warnings(
                 f"load generator near a full core: k6 used {step.k6_cpu_cores:.2f} cores "
                 f"during {where}; figures at that rate may show k6's limit, not the row's"
             )
-        server_idle = step.cpu_cores is not None and step.cpu_cores < LOW_SERVER_CPU * service_cores
+        # The service cores, not the row alone: our PostgreSQL shares them.
+        cores_busy = (
+            None if step.cpu_cores is None else step.cpu_cores + (step.database_cpu_cores or 0.0)
+        )
+        server_idle = cores_busy is not None and cores_busy < LOW_SERVER_CPU * service_cores
         queue_full = (
             any(
                 value is not None and value >= BUSY
@@ -500,7 +522,8 @@ def warnings(
         if step.dropped_iterations and server_idle and not queue_full and step.kind == "load":
             found.append(
                 f"dropped iterations at low server CPU: {step.dropped_iterations} during {where} "
-                f"with the row at {step.cpu_cores:.2f} cores and no full queue: "
+                f"with the {'row and PostgreSQL' if step.database_cpu_cores else 'row'} at "
+                f"{cores_busy:.2f} cores and no full queue: "
                 "the load generator may have been the bottleneck"
             )
     for c in all_combos:

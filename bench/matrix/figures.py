@@ -79,6 +79,9 @@ class StepFigures:
     db_pool_in_use_mean: float | None = None
     # Exact, as the concurrency is: seconds spent waiting for a connection per second.
     db_pool_waiting_mean: float | None = None
+    # The harness's own PostgreSQL, on the service cores beside the row
+    # (bench.matrix.stacks): the cores it used over the step.
+    database_cpu_cores: float | None = None
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -210,5 +213,8 @@ def step_figures(
         db_pool_size=max_between(series.gauge("db_pool_size"), start, end),
         db_pool_in_use_mean=mean_between(series.gauge("db_pool_in_use"), start, end),
         db_pool_waiting_mean=pool_waiting.rate if pool_waiting else None,
+        database_cpu_cores=None
+        if step.database_cpu_seconds is None
+        else step.database_cpu_seconds / max(step.ended - step.started, 1e-9),
         **figures,
     )

@@ -25,6 +25,10 @@ class RunDataError(ValueError):
     """A run directory that does not hold what `bench report` needs."""
 
 
+# Fields added since runs were first recorded: an older results.json lacks them.
+OPTIONAL_STEP_FIELDS = frozenset({"database_cpu_seconds"})
+
+
 @dataclass(frozen=True)
 class StepRecord:
     """One k6 run at one offered rate (or the probe), as it happened."""
@@ -43,6 +47,9 @@ class StepRecord:
     stopped_by: str | None  # "interrupt", "timeout" or None
     k6_cpu_seconds: float
     directory: str  # relative to the run directory
+    # CPU of the PostgreSQL server the harness runs beside the row (None: no
+    # database of ours in the run; runs recorded before it was measured).
+    database_cpu_seconds: float | None = None
 
     @property
     def partial(self) -> bool:
@@ -51,10 +58,10 @@ class StepRecord:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StepRecord:
         names = {field.name for field in fields(cls)}
-        missing = names - data.keys()
+        missing = names - data.keys() - OPTIONAL_STEP_FIELDS
         if missing:
             raise RunDataError(f"step record lacks {sorted(missing)}: {data}")
-        return cls(**{name: data[name] for name in names})
+        return cls(**{name: data[name] for name in names if name in data})
 
 
 def write_json_atomically(path: Path, data: Any) -> None:

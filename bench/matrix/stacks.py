@@ -50,6 +50,9 @@ class Stack(Protocol):
     prometheus: PrometheusClient
     scrape_interval_s: float
     prometheus_binary: str | None
+    # The PostgreSQL server the harness started beside the rows, on the
+    # service cores: its CPU is part of what a database-bound row costs.
+    database_pid: int | None
 
     def row(self, name: str) -> AbstractContextManager[RowTarget]: ...
 
@@ -64,6 +67,7 @@ class NativeStack:
     knobs: Mapping[str, int | str] = field(default_factory=dict)
     scrape_interval_s: float = NATIVE_SCRAPE_INTERVAL_S
     prometheus_binary: str | None = None
+    database_pid: int | None = None
 
     @contextmanager
     def row(self, name: str) -> Iterator[RowTarget]:
@@ -120,13 +124,16 @@ def native_stack(
         prometheus = stack.enter_context(running_prometheus(config, logs, cpus=cores.load))
         latency_url = stack.enter_context(running_latency_service(logs, cpus=cores.services))
         row_knobs: dict[str, int | str] = {**knobs}
+        database_pid = None
         if database:
             # PostgreSQL runs beside the row, as the latency service does: a
             # database-bound row's capacity is its own plus its database's, and
             # k6's core stays free for sending load on time.
-            row_knobs["database_url"] = stack.enter_context(
+            run_database = stack.enter_context(
                 database_for_run(run_dir / "postgres", database_port, cores.services)
             )
+            row_knobs["database_url"] = run_database.url
+            database_pid = run_database.pid
         yield NativeStack(
             prometheus,
             latency_url,
@@ -135,6 +142,7 @@ def native_stack(
             ports,
             row_knobs,
             prometheus_binary=str(find_prometheus()),
+            database_pid=database_pid,
         )
 
 
@@ -143,6 +151,7 @@ class DockerStack:
     prometheus: PrometheusClient
     scrape_interval_s: float = DOCKER_SCRAPE_INTERVAL_S
     prometheus_binary: str | None = None
+    database_pid: int | None = None  # compose's PostgreSQL is a container, not pinned
 
     @contextmanager
     def row(self, name: str) -> Iterator[RowTarget]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.cores import CoreSplit, share_cores
@@ -19,6 +20,7 @@ from bench.matrix.records import STEPS_DIR, StepRecord
 from bench.matrix.stacks import RowTarget, Stack, StackUnavailableError
 from bench.matrix.workloads import Workload
 from bench.paths import LOADTESTS_DIR
+from bench.procs import tree_cpu_seconds
 from services.servers import granian
 
 SCRIPT = LOADTESTS_DIR / "bench-step.js"
@@ -86,6 +88,16 @@ def k6_env(plan: StepPlan, target: RowTarget) -> dict[str, str]:
 def _children_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def _database_cpu_seconds(pid: int | None) -> float | None:
+    """CPU so far of the PostgreSQL server ``pid`` and its backends; None without one."""
+    if pid is None:
+        return None
+    try:
+        return tree_cpu_seconds(pid)
+    except psutil.Error:  # the server is gone: the step's figures say why
+        return None
 
 
 # What a row holds unanswered: requests inside the app, connections in the
@@ -165,6 +177,7 @@ def run_step(
 ) -> tuple[StepRecord, SplitResult]:
     step_dir = run_dir / plan.directory
     cpu_before = _children_cpu_seconds()
+    database_before = _database_cpu_seconds(stack.database_pid)
     started = time.time()
     # Several instances share the load cores out among themselves.
     shares = share_cores(cores.load, instances) if cores.load and instances > 1 else None
@@ -185,6 +198,7 @@ def run_step(
     ended = time.time()
     # k6 is a child we waited for: its CPU time is in RUSAGE_CHILDREN now.
     k6_cpu = _children_cpu_seconds() - cpu_before
+    database_after = _database_cpu_seconds(stack.database_pid)
     if result.stopped_by != "interrupt":
         settle(target)
     record_series(
@@ -211,5 +225,10 @@ def run_step(
         stopped_by=result.stopped_by,
         k6_cpu_seconds=k6_cpu,
         directory=plan.directory,
+        database_cpu_seconds=(
+            None
+            if database_before is None or database_after is None
+            else database_after - database_before
+        ),
     )
     return record, result
