@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "bench.scrape_cost",
     "bench.middleware_cost",
     "bench.db_pool_cost",
+    "bench.loadgen_ceiling",
     "bench.matrix.commands",
     "bench.matrix.compare",
     "bench.matrix.reproducibility",

@@ -476,3 +476,30 @@ def test_a_full_pool_is_a_full_queue_not_a_load_generator_warning() -> None:
     )
     found, _ = combos(busy_database, 1)
     assert not any("dropped iterations" in w for w in warnings(busy_database, found, 3, 1))
+
+
+def test_a_full_pool_far_below_its_littles_law_rate_is_a_symptom() -> None:
+    """10 connections held 100 ms serve 100 rps; a row serving 30 with a queue at
+    the pool holds each connection longer for another reason: its busy core."""
+    steps = a_database_row(
+        "fastapi-async",
+        None,
+        10.0,
+        throughput_rps=30.0,
+        cpu_cores=0.76,
+        database_cpu_cores=0.12,
+        db_pool_in_use_mean=10.0,
+        db_pool_waiting_mean=150.0,
+    )
+    [found], _ = combos(steps, 1)
+    assert found.littles_law_rps == pytest.approx(100.0)
+    assert (found.limited_by, found.evidence) == (
+        "CPU",
+        "0.88 of 1 core(s) busy: the row 0.76, PostgreSQL 0.12",
+    )
+    near = a_database_row(
+        "fastapi-async", None, 10.0, throughput_rps=95.0, cpu_cores=0.76,
+        db_pool_in_use_mean=10.0, db_pool_waiting_mean=150.0,
+    )  # fmt: skip
+    [found], _ = combos(near, 1)
+    assert found.limited_by == "database pool"

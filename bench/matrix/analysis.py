@@ -17,6 +17,9 @@ BUSY = 0.9  # of the slots, threads or cores: full
 WELL_USED = 0.7  # past the knee, queueing sets in before a resource is quite full
 BACKLOG_QUEUE = 10  # connections in the listen queue: the server does not accept fast enough
 POOL_QUEUE = 0.5  # requests waiting for a pooled connection, on average: the pool is full
+# A full pool limits the row only where it serves near what its connections
+# can at the unloaded service time (Little's law); far below, it is a symptom.
+POOL_REACH = 0.5
 LOOP_BLOCKED_MS = 50.0
 MIN_CPU_S_PER_REQUEST = 1e-5  # event-loop lag p99 that means requests wait for the loop
 K6_FULL_CORE = 0.9
@@ -214,12 +217,15 @@ def latency_outside_app(observed: Level, slo_ms: float, service_cores: int) -> f
     return None if queued else gap
 
 
-def _limited_by(level: Level, service_cores: int) -> tuple[str, str]:
+def _limited_by(
+    level: Level, service_cores: int, pool_limit_rps: float | None = None
+) -> tuple[str, str]:
     """What capped the row at ``level`` (its capacity level, else its first past the knee).
 
     The most used of CPU, worker slots, thread pool and database pool when one
     is well used; else a late event loop (time.sleep in async def: nothing is
-    busy, the loop is stuck).
+    busy, the loop is stuck). ``pool_limit_rps``: Little's law with the pool
+    as the slots, where the pool is the smaller.
     """
     used: list[tuple[float, str, str]] = []
     cpu_cores = _service_cores_busy(level)
@@ -232,6 +238,11 @@ def _limited_by(level: Level, service_cores: int) -> tuple[str, str]:
     # follow from it. A full CPU holds every connection longer, so it comes first.
     cpu_full = cpu_cores is not None and cpu_cores >= BUSY * service_cores
     pool = None if cpu_full else _pool_use(level)
+    if pool is not None and pool_limit_rps and level.throughput_rps < POOL_REACH * pool_limit_rps:
+        # Full, yet serving far less than its connections could at the
+        # unloaded service time: each connection is held longer because
+        # something else is slow (a busy core), so the queue is a symptom.
+        pool = None
     pool_binds = pool is not None and pool[0] >= WELL_USED
     if level.saturation is not None and not pool_binds:
         used.append((level.saturation, "worker slots", f"{level.saturation:.0%} of the slots busy"))
@@ -417,7 +428,11 @@ def combo(
     ]
     limit_level = at_capacity[0] if at_capacity else (above[0] if above else None)
     limited_by, evidence = (
-        _limited_by(limit_level, service_cores)
+        _limited_by(
+            limit_level,
+            service_cores,
+            littles if slots_basis.startswith(DATABASE_POOL) else None,
+        )
         if limit_level
         else (NOT_REACHED, "no level saturated")
     )
