@@ -21,6 +21,10 @@ MAX_SOCKET_PATH = 100
 # before supervisord escalates to SIGKILL.
 STOP_WAIT_S = 15
 ROWS_GROUP = "rows"
+# A program counts as started once it has stayed up this long; one that
+# exits sooner, START_RETRIES times in a row, is given up (FATAL).
+START_SECS = 3
+START_RETRIES = 3
 
 
 def socket_path(state_dir: Path) -> Path:
@@ -29,6 +33,11 @@ def socket_path(state_dir: Path) -> Path:
 
 def pidfile_path(state_dir: Path) -> Path:
     return state_dir / "supervisord.pid"
+
+
+def supervisord_log_path(state_dir: Path) -> Path:
+    """supervisord's own log: every spawn, exit (with code or signal) and give-up."""
+    return state_dir / "supervisord.log"
 
 
 def config_path(state_dir: Path) -> Path:
@@ -53,11 +62,14 @@ def _program_section(program: Program, config: NativeStackConfig) -> dict[str, s
         "directory": _escape(str(REPO_ROOT)),
         "priority": str(program.priority),
         "autostart": "true",
-        # A crash under load is restarted, but a row that cannot start at all
-        # ends FATAL after a few tries instead of looping forever.
-        "autorestart": "unexpected",
-        "startsecs": "1",
-        "startretries": "2",
+        # Every exit that `bench down` (or supervisorctl stop) did not cause is
+        # restarted, whatever its code: a gunicorn master exits 0 on a stray
+        # SIGTERM, which "unexpected" would leave down. A program that dies
+        # again within START_SECS of each start is retried START_RETRIES times,
+        # then left FATAL (a row that cannot start does not loop forever).
+        "autorestart": "true",
+        "startsecs": str(START_SECS),
+        "startretries": str(START_RETRIES),
         "stopsignal": "TERM",
         "stopwaitsecs": str(STOP_WAIT_S),
         "stopasgroup": "true",
@@ -85,7 +97,7 @@ def render_supervisord_conf(config: NativeStackConfig, *, foreground: bool = Fal
     parser.optionxform = str  # type: ignore[assignment,method-assign]  # keep case
     parser["unix_http_server"] = {"file": _escape(str(socket)), "chmod": "0700"}
     parser["supervisord"] = {
-        "logfile": _escape(str(state_dir / "supervisord.log")),
+        "logfile": _escape(str(supervisord_log_path(state_dir))),
         "pidfile": _escape(str(pidfile_path(state_dir))),
         "childlogdir": _escape(str(config.log_dir)),
         "directory": _escape(str(REPO_ROOT)),
