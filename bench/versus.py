@@ -20,12 +20,12 @@ metrics every row normally carries, which cost more on multiprocess rows
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.atomic import write_json_atomically
 from bench.cores import split_cores
 from bench.paired import METHODS, Contender, Load, PairResult, measure
 from services.rows import ROWS, UnknownRowError, get_row
@@ -198,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
             "control_passed": control_ok if not args.no_control else None,
             "comparisons": [asdict(c) | {"verdict": c.verdict(noise)} for c in comparisons],
         }
-        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+        write_json_atomically(args.json, payload)
         print(f"\nwritten: {args.json}")
     return 0 if control_ok else 1
 

@@ -20,6 +20,9 @@ from bench.procs import pin_to, signal_then_kill
 from bench.stack.docker import compose_base_argv, docker_engine
 
 SUMMARY_FILE = "summary.json"
+# k6 writes its summary under this name; publish_summary renames it to
+# SUMMARY_FILE once it is whole, so a k6 killed mid-write leaves no half summary.
+K6_SUMMARY_FILE = ".summary.json.k6"
 LOG_FILE = "k6.log"
 # k6 exits with 105 when a signal stopped the run, 99 when thresholds failed.
 EXIT_INTERRUPTED = 105
@@ -137,7 +140,7 @@ def compose_k6_argv(compose: list[str], run: K6Run) -> list[str]:
             f"the k6 container only sees {LOADTESTS_DIR} and {results_root}: "
             "install k6 locally (make install) for other locations"
         ) from None
-    inner = k6_argv(Path("k6"), run, Path(str(run_dir_inside / SUMMARY_FILE)))
+    inner = k6_argv(Path("k6"), run, Path(str(run_dir_inside / K6_SUMMARY_FILE)))
     env_flags: list[str] = []
     for key, value in k6_process_env(run).items():
         env_flags += ["-e", f"{key}={value}"]
@@ -175,12 +178,26 @@ def _stop_gracefully(process: subprocess.Popen[bytes]) -> int:
     return signal_then_kill(process, signal.SIGINT, INTERRUPT_GRACE_S)
 
 
+def publish_summary(run_dir: Path) -> dict[str, Any]:
+    """k6's summary, renamed to SUMMARY_FILE if whole; {} if k6 wrote none or only part.
+
+    A fragment (k6 killed while writing) stays under K6_SUMMARY_FILE to look at.
+    """
+    written = run_dir / K6_SUMMARY_FILE
+    try:
+        summary: dict[str, Any] = json.loads(written.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    written.replace(run_dir / SUMMARY_FILE)
+    return summary
+
+
 def run_k6(run: K6Run, *, timeout_s: float) -> K6Result:
     """Run k6 until it ends, ``timeout_s`` passes, or Ctrl-C; the summary is kept in all cases."""
     run.run_dir.mkdir(parents=True, exist_ok=True)
     summary_path = run.run_dir / SUMMARY_FILE
     log_path = run.run_dir / LOG_FILE
-    argv, version = _k6_command(run, summary_path)
+    argv, version = _k6_command(run, run.run_dir / K6_SUMMARY_FILE)
     env = {**os.environ, "K6_NO_USAGE_REPORT": "true", **k6_process_env(run)}
     started_at = _now()
     stopped_by: str | None = None
@@ -207,12 +224,9 @@ def run_k6(run: K6Run, *, timeout_s: float) -> K6Result:
             # SystemExit (SIGTERM) and the like: never leave k6 sending load.
             _stop_gracefully(process)
             raise
-    summary: dict[str, Any] = {}
-    if summary_path.exists():
-        summary = json.loads(summary_path.read_text())
     return K6Result(
         exit_code=exit_code,
-        summary=summary,
+        summary=publish_summary(run.run_dir),
         summary_path=summary_path,
         partial=stopped_by is not None or exit_code == EXIT_INTERRUPTED,
         started_at=started_at,

@@ -19,6 +19,7 @@ import httpx
 import psutil
 
 from bench import paths
+from bench.atomic import write_text_atomically
 from bench.postgres import PostgresError
 from bench.procs import LOOPBACK
 from bench.stack.database import start_database, stop_database
@@ -119,7 +120,7 @@ def prepare(config: NativeStackConfig, *, foreground: bool) -> Path:
         except PrometheusConfigError as error:
             raise StackError(str(error)) from None
     conf = config_path(config.state_dir)
-    conf.write_text(render_supervisord_conf(config, foreground=foreground))
+    write_text_atomically(conf, render_supervisord_conf(config, foreground=foreground))
     return conf
 
 
