@@ -182,6 +182,10 @@ def test_wrong_methods_are_405(served: tuple[Row, RunningRow]) -> None:
     for method, target in WRONG_METHODS:
         reply = get(_port(running), target, method)
         assert reply.status == 405, (row.name, method, target, reply.head)
+        # RFC 9110: a 405 names the methods the resource takes.
+        allow = [line for line in reply.head.lower().splitlines() if line.startswith("allow:")]
+        assert allow, (row.name, method, target, reply.head)
+        assert "get" in allow[0], (row.name, allow)
     _still_serves(running)
 
 
