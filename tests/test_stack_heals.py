@@ -33,7 +33,8 @@ GUNICORN_ROW = "flask-sync"
 # worker notices a dead master within seconds by itself).
 UVICORN_WORKER_ROW = "fastapi-gunicorn"
 UVICORN_ROW = "fastapi-async"
-PROGRAMS = {"latency", GUNICORN_ROW, UVICORN_WORKER_ROW, UVICORN_ROW}
+GRANIAN_ROW = "flask-granian"
+PROGRAMS = {"latency", GUNICORN_ROW, UVICORN_WORKER_ROW, UVICORN_ROW, GRANIAN_ROW}
 CLI_TIMEOUT_S = 60
 # supervisord restarts at once; the new process must then stay up START_SECS.
 HEAL_TIMEOUT_S = 30.0 + START_SECS
@@ -108,6 +109,7 @@ FAULTS = [
     (UVICORN_WORKER_ROW, signal.SIGKILL),
     (UVICORN_ROW, signal.SIGTERM),
     (UVICORN_ROW, signal.SIGKILL),
+    (GRANIAN_ROW, signal.SIGKILL),
 ]
 
 
@@ -120,8 +122,9 @@ def test_a_program_that_dies_is_restarted_and_serves_again(
     os.kill(pid, sent)
     new_pid = _wait_running(stack, row, not_pid=pid)
     assert _serves(stack, row)
-    # A killed master takes its workers with it (services/instrumentation/
-    # parent_death.py): none is left serving beside the new one.
+    # A killed master takes its workers with it (gunicorn: services/
+    # instrumentation/parent_death.py; Granian's workers watch their parent):
+    # none is left serving beside the new one.
     assert _wait_gone([pid, *workers], timeout_s=5.0) == []
     assert new_pid in {process.pid for process in processes_of(stack.state_dir)}
 
@@ -132,7 +135,7 @@ def test_status_and_logs_say_what_was_restarted_and_why(stack: NativeStackConfig
     restarts = {
         line.split()[1]: line for line in status.stdout.splitlines() if line.startswith("restarts:")
     }
-    assert set(restarts) == {GUNICORN_ROW, UVICORN_WORKER_ROW, UVICORN_ROW}, status.stdout
+    assert set(restarts) == {GUNICORN_ROW, UVICORN_WORKER_ROW, UVICORN_ROW, GRANIAN_ROW}
     for row in (GUNICORN_ROW, UVICORN_ROW):
         assert f"{row} exited unexpectedly 2 times and was restarted" in restarts[row]
         assert "last: terminated by SIGKILL at " in restarts[row]
@@ -147,7 +150,7 @@ def test_status_and_logs_say_what_was_restarted_and_why(stack: NativeStackConfig
 
 def test_down_stops_everything_and_nothing_is_restarted(stack: NativeStackConfig) -> None:
     ours = [process.pid for process in processes_of(stack.state_dir)]
-    assert len(ours) >= 6  # latency, the uvicorn row, two gunicorn masters and their workers
+    assert len(ours) >= 8  # latency, uvicorn, two gunicorn and one Granian row with workers
     down = _bench(stack, "down")
     assert down.returncode == 0, down.stdout + down.stderr
     assert _alive(ours) == []
