@@ -25,7 +25,7 @@ import pytest
 from bench.stack.layout import NativeStackConfig, Program, free_port_offset, native_stack_config
 from bench.stack.native import StackNotHealthyError, start_native, stop_native
 from bench.stack.supervisor_client import processes_of, program_states
-from bench.stack.supervisor_conf import START_RETRIES, START_SECS
+from bench.stack.supervisor_conf import CAP_EXITS, CAP_WINDOW_S, START_RETRIES, START_SECS
 
 BENCH = str(Path(sys.executable).parent / "bench")
 GUNICORN_ROW = "flask-sync"
@@ -178,4 +178,44 @@ def test_a_program_that_cannot_start_is_given_up_with_its_exit_status(tmp_path: 
     # One first start and START_RETRIES retries, all too short, then FATAL.
     assert f"broken exited unexpectedly {START_RETRIES + 1} times; supervisord gave up" in message
     assert "last: exit status 3" in message
+    assert processes_of(config.state_dir) == []
+
+
+def test_a_program_that_keeps_dying_after_it_started_is_stopped_by_the_cap(
+    tmp_path: Path,
+) -> None:
+    """Up longer than START_SECS each time, so never FATAL: the restart cap stops it."""
+    config = _small_config(tmp_path / "state")
+    crashy = Program(
+        name="crashy",
+        kind="latency",
+        argv=(
+            sys.executable,
+            "-c",
+            f"import time; time.sleep({START_SECS + 1}); raise SystemExit(1)",
+        ),
+        env={},
+        ports=(),
+        health_url=config.program("latency").health_url,  # healthy while the stack is
+        priority=5,
+    )
+    config = start_native(dataclasses.replace(config, programs=(*config.programs, crashy)))
+    try:
+        deadline = time.monotonic() + CAP_EXITS * (START_SECS + 4) + 30
+        while program_states(config.state_dir)["crashy"][0] != "STOPPED":
+            assert time.monotonic() < deadline, program_states(config.state_dir)["crashy"]
+            time.sleep(POLL_S)
+        time.sleep(START_SECS)  # long enough for a restart to show
+        assert program_states(config.state_dir)["crashy"][0] == "STOPPED"
+        status = _bench(config, "status").stdout
+        line = next(line for line in status.splitlines() if line.startswith("restarts: crashy"))
+        assert f"crashy exited unexpectedly {CAP_EXITS} times; supervisord gave up at" in line
+        assert (
+            f"stopped by the restart cap: it exited {CAP_EXITS} times within {CAP_WINDOW_S} s"
+            in line
+        )
+        assert "last: exit status 1" in line
+        assert _serves(config, UVICORN_ROW)  # the others serve on
+    finally:
+        stop_native(config.state_dir)
     assert processes_of(config.state_dir) == []

@@ -3,9 +3,11 @@
 supervisord logs every exit it did not cause ("exited: NAME (terminated by
 SIGKILL; not expected)"), restarts the program, and logs "gave up: NAME
 entered FATAL state, ..." once a program died too soon after each of its
-start retries. Exits that `bench down` or `supervisorctl stop` cause are
-logged as "stopped:" instead, so they never count here. Only the lines of the
-supervisord run in question count: the log is kept across `up`s.
+start retries. A program that starts fine but keeps dying is stopped by the
+restart-cap listener (bench/stack/restart_cap.py), which logs its own "gave
+up:" line. Exits that `bench down` or `supervisorctl stop` cause are logged
+as "stopped:" instead, so they never count here. Only the lines of the
+supervisord run in question count: the logs are kept across `up`s.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.stack.logs import tail_lines
-from bench.stack.supervisor_conf import supervisord_log_path
+from bench.stack.logs import log_path, tail_lines
+from bench.stack.supervisor_conf import RESTART_CAP, supervisord_log_path
 
 # Enough for thousands of events; the log of one run is small.
 MAX_LOG_LINES = 20_000
@@ -24,6 +26,10 @@ MAX_LOG_LINES = 20_000
 _STARTED = re.compile(r"supervisord started with pid (?P<pid>\d+)$")
 _EXITED = re.compile(r"^(?P<at>\S+ \S+?)(?:,\d+)? \w+ exited: (?P<name>\S+) \((?P<reason>[^;)]+);")
 _GAVE_UP = re.compile(r"^(?P<at>\S+ \S+?)(?:,\d+)? \w+ gave up: (?P<name>\S+) entered FATAL state")
+_CAPPED = re.compile(
+    r"^(?P<at>\S+ \S+?)(?:,\d+)? CAP gave up: (?P<name>\S+) (?P<why>exited .*); stopped"
+)
+TOO_SOON = "FATAL: it died too soon after each restart"
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,7 @@ class ProgramRestarts:
     name: str
     exits: list[Exit] = field(default_factory=list)
     gave_up_at: str | None = None
+    gave_up_because: str = TOO_SOON
 
     def summary(self) -> str:
         """One line for `bench status` and `bench logs`."""
@@ -49,7 +56,7 @@ class ProgramRestarts:
         if self.gave_up_at is not None:
             return (
                 f"{self.name} exited unexpectedly {times}; supervisord gave up at "
-                f"{self.gave_up_at} (FATAL: it died too soon after each restart); {why}"
+                f"{self.gave_up_at} ({self.gave_up_because}); {why}"
             )
         return f"{self.name} exited unexpectedly {times} and was restarted by supervisord; {why}"
 
@@ -60,8 +67,19 @@ def restarts(state_dir: Path, supervisord_pid: int | None = None) -> dict[str, P
     ``supervisord_pid`` picks the run that pid started; None means the last
     run in the log (also after `bench down`, for `bench logs`).
     """
-    lines = tail_lines(supervisord_log_path(state_dir), MAX_LOG_LINES)
-    return parse_restarts(_current_run(lines, supervisord_pid))
+    lines = _current_run(
+        tail_lines(supervisord_log_path(state_dir), MAX_LOG_LINES), supervisord_pid
+    )
+    found = parse_restarts(lines)
+    # The cap's lines of this run: at or after supervisord's first line of it.
+    since = lines[0][:23] if lines else ""
+    for line in tail_lines(log_path(state_dir, RESTART_CAP), MAX_LOG_LINES):
+        capped = _CAPPED.match(line)
+        if capped and line[:23] >= since:
+            program = found.setdefault(capped["name"], ProgramRestarts(capped["name"]))
+            program.gave_up_at = capped["at"]
+            program.gave_up_because = f"stopped by the restart cap: it {capped['why']}"
+    return found
 
 
 def _current_run(lines: list[str], supervisord_pid: int | None) -> list[str]:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import configparser
 import io
 import shlex
+import sys
 from pathlib import Path
 
 from bench.paths import REPO_ROOT
 from bench.stack.layout import NativeStackConfig, Program, StackError
+from bench.stack.logs import log_path
 
 # AF_UNIX socket paths are limited to 108 bytes on Linux (104 on macOS).
 MAX_SOCKET_PATH = 100
@@ -25,6 +27,11 @@ ROWS_GROUP = "rows"
 # exits sooner, START_RETRIES times in a row, is given up (FATAL).
 START_SECS = 3
 START_RETRIES = 3
+# One that starts fine but keeps dying is stopped by the restart-cap event
+# listener (bench/stack/restart_cap.py) after this many exits in the window.
+CAP_EXITS = 5
+CAP_WINDOW_S = 300
+RESTART_CAP = "restart-cap"
 
 
 def socket_path(state_dir: Path) -> Path:
@@ -84,6 +91,26 @@ def _program_section(program: Program, config: NativeStackConfig) -> dict[str, s
     return section
 
 
+def _restart_cap_section(config: NativeStackConfig) -> dict[str, str]:
+    argv = [sys.executable, "-m", "bench.stack.restart_cap"]
+    argv += ["--max", str(CAP_EXITS), "--window", str(CAP_WINDOW_S)]
+    return {
+        "command": _escape(shlex.join(argv)),
+        "directory": _escape(str(REPO_ROOT)),
+        "events": "PROCESS_STATE_EXITED",
+        "priority": "1",  # up before the programs it watches
+        "autostart": "true",
+        "autorestart": "true",
+        "stopasgroup": "true",
+        "killasgroup": "true",
+        # stdout is supervisord's event protocol; what it says goes to stderr.
+        "stdout_logfile": "NONE",
+        "stderr_logfile": _escape(str(log_path(config.state_dir, RESTART_CAP))),
+        "stderr_logfile_maxbytes": "1MB",
+        "stderr_logfile_backups": "1",
+    }
+
+
 def render_supervisord_conf(config: NativeStackConfig, *, foreground: bool = False) -> str:
     """The supervisord.conf text for ``config`` (daemonised unless ``foreground``)."""
     state_dir = config.state_dir
@@ -108,6 +135,7 @@ def render_supervisord_conf(config: NativeStackConfig, *, foreground: bool = Fal
         "supervisor.rpcinterface_factory": "supervisor.rpcinterface:make_main_rpcinterface"
     }
     parser["supervisorctl"] = {"serverurl": _escape(f"unix://{socket}")}
+    parser[f"eventlistener:{RESTART_CAP}"] = _restart_cap_section(config)
     for program in config.programs:
         parser[f"program:{program.name}"] = _program_section(program, config)
     if config.rows:
