@@ -14,13 +14,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import schemathesis
 from schemathesis import Case
 
 from bench.procs import RunningRow, running_latency_service, running_row
+from services.endpoints import ENDPOINTS_BY_PATH
 from services.rows import ROWS
+from services.workload import BadRequest, parse_params
 from tests.openapi_contract import openapi_schema
 
 pytestmark = pytest.mark.live
@@ -73,7 +76,21 @@ def test_valid_requests_get_answers_that_match_the_schema(
     assert response.status_code == 200, response.text
 
 
+def _valid_for_the_rows(case: Case) -> bool:
+    """Whether the rows' own parser accepts the query (encoded as requests will send it)."""
+    query = {key: value for key, value in (case.query or {}).items() if value is not None}
+    try:
+        parse_params(ENDPOINTS_BY_PATH[case.path], urlencode(query, doseq=True))
+    except BadRequest:
+        return False
+    return True
+
+
 @negative.parametrize()
 def test_invalid_requests_are_refused_with_a_4xx(case: Case, fastapi_row: RunningRow) -> None:
+    if _valid_for_the_rows(case):
+        # Negative generation sometimes yields valid input (ms=13454 once): not
+        # a negative case, and it would sleep that long.
+        return
     response = case.call_and_validate(base_url=fastapi_row.base_url, timeout=REQUEST_TIMEOUT_S)
     assert response.status_code < 500, response.text
