@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.atomic import write_text_atomically
 from bench.dashboard_colours import colour_overrides, service_cell_override
 from bench.k6_promql import (
     whole_run,
@@ -544,7 +545,7 @@ def render() -> str:
 
 def write(path: Path = DASHBOARD_PATH) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render())
+    write_text_atomically(path, render())
     return path
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import psycopg
 
+from bench.atomic import write_text_atomically
 from bench.cores import on_cores
 from bench.procs import LOOPBACK
 from services.database.schema import COUNT_ROWS, CREATE_TABLE, ROW_COUNT, SEED_ROWS
@@ -183,7 +184,9 @@ class Cluster:
         settings = {**SERVER_SETTINGS, "port": str(self.port)}
         lines = [f"{key} = '{value}'" for key, value in settings.items()]
         conf = self.data_dir / "bench.conf"
-        conf.write_text("# Written by bench/postgres.py on every start.\n" + "\n".join(lines))
+        write_text_atomically(
+            conf, "# Written by bench/postgres.py on every start.\n" + "\n".join(lines)
+        )
         self.run_as.own(conf)
         main = self.data_dir / "postgresql.conf"
         include = "include 'bench.conf'"

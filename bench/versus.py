@@ -30,7 +30,6 @@ database's is not counted on either.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 from contextlib import ExitStack
@@ -40,6 +39,7 @@ from typing import Any
 
 import psycopg
 
+from bench.atomic import write_json_atomically
 from bench.cores import split_cores
 from bench.paired import METHODS, Contender, Load, PairResult, measure
 from bench.postgres import URL_VARIABLE, PostgresError, database_for_run
@@ -317,7 +317,7 @@ def run(args: argparse.Namespace) -> int:
                 asdict(c) | {"label": c.label, "verdict": c.verdict(noise)} for c in comparisons
             ],
         }
-        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+        write_json_atomically(args.json, payload)
         print(f"\nwritten: {args.json}")
     return 0 if control_ok else 1
 

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from bench.loadtest.runner import SUMMARY_FILE, K6Run, compose_k6_argv
+from bench.loadtest.runner import K6Run, compose_k6_argv, publish_summary
 from bench.paths import LOADTESTS_DIR
 from bench.prometheus import PrometheusClient
 from bench.stack.docker import compose_base_argv, docker_engine
@@ -339,7 +339,7 @@ def test_bench_runs_k6_in_the_container_as_the_owner_of_the_run_directory(
         check=False,
     )
     assert result.returncode == 0, _output(result)
-    summary = json.loads((run_dir / SUMMARY_FILE).read_text())
+    summary = publish_summary(run_dir)
     assert summary["metrics"]["iterations"]["values"]["count"] == 3
     assert {s["service"] for s in _k6_series("container-path")} == {"fastapi-async"}
 

@@ -56,7 +56,7 @@ def test_compose_argv_maps_paths_into_the_container(
     assert "K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM=true" in argv[:service]
     assert "K6_PROMETHEUS_RW_STALE_MARKERS=true" in argv[:service]
     assert "GOGC=off" in argv[:service]
-    assert "SUMMARY_PATH=/results/20261124-three-users-all/flask-sync/summary.json" in argv
+    assert "SUMMARY_PATH=/results/20261124-three-users-all/flask-sync/.summary.json.k6" in argv
     assert argv[-1] == "/loadtests/three-users.js"
 
 

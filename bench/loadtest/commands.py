@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from bench.atomic import UnwritableDirectoryError, ensure_writable_directory, write_json_atomically
 from bench.cores import parse_cpu_list, share_cores, split_cores
 from bench.k6 import K6NotFoundError, checked_k6
 from bench.loadtest.runner import EXIT_THRESHOLDS_FAILED, K6Run
@@ -186,7 +186,7 @@ def prometheus_if_up(args: argparse.Namespace) -> str | None:
 
 def write_params(run_dir: Path, params: dict[str, Any]) -> None:
     path = run_dir / PARAMS_FILE
-    path.write_text(json.dumps(params, indent=2) + "\n")
+    write_json_atomically(path, params)
 
 
 def row_record(target: Target, result: SplitResult, run_dir: Path) -> dict[str, Any]:
@@ -213,7 +213,9 @@ def run(args: argparse.Namespace) -> int:
         env = script_env(args)
         cpus = instance_cpus(args)
         targets = resolve(args, scenario)
-    except LoadtestUsageError as error:
+        # Before any request: a run that cannot keep its results must not run.
+        ensure_writable_directory(args.results_dir or results_dir())
+    except (LoadtestUsageError, UnwritableDirectoryError) as error:
         print(f"bench loadtest: {error}", file=sys.stderr)
         return 2
     try:

@@ -22,6 +22,9 @@ from bench.procs import pin_to
 from bench.stack.docker import LOAD_PROFILE, compose_base_argv, docker_engine
 
 SUMMARY_FILE = "summary.json"
+# k6 writes its summary under this name; publish_summary renames it to
+# SUMMARY_FILE once it is whole, so a k6 killed mid-write leaves no half summary.
+K6_SUMMARY_FILE = ".summary.json.k6"
 LOG_FILE = "k6.log"
 # k6 exits with 105 when a signal stopped the run, 99 when thresholds failed.
 EXIT_INTERRUPTED = 105
@@ -150,7 +153,7 @@ def compose_k6_argv(compose: list[str], run: K6Run) -> list[str]:
             f"the k6 container only sees {LOADTESTS_DIR} and {results_root}: "
             "install k6 locally (make install) for other locations"
         ) from None
-    inner = k6_argv(Path("k6"), run, Path(str(run_dir_inside / SUMMARY_FILE)))
+    inner = k6_argv(Path("k6"), run, Path(str(run_dir_inside / K6_SUMMARY_FILE)))
     env_flags: list[str] = []
     for key, value in k6_process_env(run).items():
         env_flags += ["-e", f"{key}={value}"]
@@ -195,11 +198,25 @@ class _Started:
     stopped_by: str | None = None
 
 
+def publish_summary(run_dir: Path) -> dict[str, Any]:
+    """k6's summary, renamed to SUMMARY_FILE if whole; {} if k6 wrote none or only part.
+
+    A fragment (k6 killed while writing) stays under K6_SUMMARY_FILE to look at.
+    """
+    written = run_dir / K6_SUMMARY_FILE
+    try:
+        summary: dict[str, Any] = json.loads(written.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    written.replace(run_dir / SUMMARY_FILE)
+    return summary
+
+
 def _start(run: K6Run) -> _Started:
     run.run_dir.mkdir(parents=True, exist_ok=True)
     summary_path = run.run_dir / SUMMARY_FILE
     log_path = run.run_dir / LOG_FILE
-    argv, version = _k6_command(run, summary_path)
+    argv, version = _k6_command(run, run.run_dir / K6_SUMMARY_FILE)
     env = {**os.environ, "K6_NO_USAGE_REPORT": "true", **k6_process_env(run)}
     started_at = _now()
     with log_path.open("wb") as log:
@@ -238,13 +255,10 @@ def _stop_all(started: list[_Started], reason: str) -> None:
 
 
 def _result(one: _Started) -> K6Result:
-    summary: dict[str, Any] = {}
-    if one.summary_path.exists():
-        summary = json.loads(one.summary_path.read_text())
     exit_code = one.exit_code if one.exit_code is not None else one.process.wait()
     return K6Result(
         exit_code=exit_code,
-        summary=summary,
+        summary=publish_summary(one.run.run_dir),
         summary_path=one.summary_path,
         partial=one.stopped_by is not None or exit_code == EXIT_INTERRUPTED,
         started_at=one.started_at,

@@ -16,6 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from bench.atomic import replacing
 from bench.dashboard_colours import row_colours
 from bench.matrix.analysis import Combo, Level
 from bench.matrix.control import original_of, row_of
@@ -34,7 +35,8 @@ def _legend(axes: Axes, size: str) -> None:
 
 def _save(figure: Figure, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    with replacing(path) as temporary:
+        figure.savefig(temporary, dpi=DPI, bbox_inches="tight", metadata={"Software": None})
     plt.close(figure)
 
 

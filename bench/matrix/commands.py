@@ -14,6 +14,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from bench.atomic import UnwritableDirectoryError, ensure_writable_directory
 from bench.cores import CoreSplit, split_cores
 from bench.k6 import K6NotFoundError, checked_k6
 from bench.matrix.environment import describe_environment, machine_state
@@ -206,8 +207,16 @@ def _run(plan: MatrixPlan, log: RunLog, opened: Stack, cores: CoreSplit) -> int:
 def run_matrix(args: argparse.Namespace) -> int:
     try:
         plan = _plan(args)
+        # Before any stack starts or request is sent: the run must be able to keep its results.
+        ensure_writable_directory(results_dir())
         k6_version, opened = _preflight(plan)
-    except (ValueError, K6NotFoundError, PrometheusNotFoundError, StackUnavailableError) as error:
+    except (
+        ValueError,
+        K6NotFoundError,
+        PrometheusNotFoundError,
+        StackUnavailableError,
+        UnwritableDirectoryError,
+    ) as error:
         print(f"bench matrix: {error}", file=sys.stderr)
         return 2
     run_dir = results_dir() / plan.run_id

@@ -7,11 +7,11 @@ scrapes inside the step; gauges are recorded as sampled by a range query.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
+from bench.atomic import write_json_atomically
 from bench.prometheus import PrometheusClient
 
 # {sel} is the row selector, {route} the workload's route template.
@@ -70,5 +70,5 @@ def record_series(
         result = prometheus.query_range(expr, start, end, resolution_s)
         recorded["gauges"][name] = {"expr": expr, "result": result}
     path = step_dir / SERIES_FILE
-    path.write_text(json.dumps(recorded))
+    write_json_atomically(path, recorded, indent=None)
     return path

@@ -64,13 +64,6 @@ class StepRecord:
         return cls(**{name: data[name] for name in names if name in data})
 
 
-def write_json_atomically(path: Path, data: Any) -> None:
-    """Write then rename: an interrupted run never leaves half a results.json."""
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    temporary.replace(path)
-
-
 def step_to_json(step: StepRecord) -> dict[str, Any]:
     return asdict(step)
 

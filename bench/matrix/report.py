@@ -10,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from bench.atomic import write_json_atomically, write_text_atomically
 from bench.matrix import analysis, repeats, verdicts
 from bench.matrix.analysis import Combo
 from bench.matrix.charts import render_charts
@@ -23,7 +24,6 @@ from bench.matrix.records import (
     RESULTS_FILE,
     load_results,
     load_steps,
-    write_json_atomically,
 )
 from bench.matrix.speed import load_samples
 from bench.matrix.stats import Estimate
@@ -336,5 +336,5 @@ def render_report(run_dir: Path) -> Path:
         "",
     ]
     path = run_dir / REPORT_FILE
-    path.write_text("\n".join(lines))
+    write_text_atomically(path, "\n".join(lines))
     return path

@@ -18,6 +18,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from bench.atomic import write_json_atomically
 from bench.matrix.compare import (
     Side,
     comparison_lines,
@@ -26,7 +27,7 @@ from bench.matrix.compare import (
     ranking_changes,
 )
 from bench.matrix.profiles import PROFILES
-from bench.matrix.records import RunDataError, write_json_atomically
+from bench.matrix.records import RunDataError
 from bench.paths import results_dir
 
 TARGETS = {"quick": (0.85, 1.18), "full": (0.95, 1.05)}

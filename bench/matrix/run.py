@@ -19,6 +19,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from bench.atomic import write_json_atomically
 from bench.cores import CoreSplit
 from bench.matrix.analysis import predict
 from bench.matrix.control import control_name, row_of
@@ -30,7 +31,6 @@ from bench.matrix.records import (
     SCHEMA_VERSION,
     StepRecord,
     step_to_json,
-    write_json_atomically,
 )
 from bench.matrix.stacks import RowTarget, Stack
 from bench.matrix.steps import StepPlan, idle_cpu_cores, run_step, warm_up

@@ -20,6 +20,7 @@ from typing import Protocol
 import httpx
 import yaml
 
+from bench.atomic import write_text_atomically
 from bench.cores import CoreSplit
 from bench.matrix.control import original_of
 from bench.postgres import database_for_run
@@ -116,7 +117,7 @@ def native_stack(
     ports = {row: (next(free), next(free)) for row in rows}
     database_port = next(free)  # from the same draw: no row can be given it too
     config = run_dir / "prometheus.yml"
-    config.write_text(matrix_prometheus_config(ports))
+    write_text_atomically(config, matrix_prometheus_config(ports))
     with ExitStack() as stack:
         # Prometheus runs beside k6. The latency service runs beside the row:
         # /downstream's capacity is the row's plus its dependency's, as in

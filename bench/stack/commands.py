@@ -15,7 +15,7 @@ from bench.stack.docker_stack import docker_down, docker_up
 from bench.stack.foreground import run_native_foreground
 from bench.stack.layout import GRAFANA_PROGRAM, NativeStackConfig, StackError, native_stack_config
 from bench.stack.logs import log_dir, log_path, tail_lines
-from bench.stack.native import native_status, start_native, stop_native
+from bench.stack.native import native_restarts, native_status, start_native, stop_native
 from bench.stack.record import read_record, record_path
 
 Handler = Callable[[argparse.Namespace], int]
@@ -185,6 +185,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         ports = ",".join(str(port) for port in status.ports)
         healthy = "yes" if status.healthy else "NO"
         print(f"{status.name:<17} {status.state:<9} {pid:>7}  {ports:<12} {healthy}")
+    for restarted in native_restarts(state_dir).values():
+        print(f"restarts: {restarted.summary()}")
     return 0 if all(status.healthy for status in statuses) else 1
 
 
@@ -199,9 +201,12 @@ def cmd_logs(args: argparse.Namespace) -> int:
         return 0
     if args.program is not None and args.program not in known:
         raise StackError(f"no log for {args.program!r}; programs with logs: {', '.join(known)}")
+    exits = native_restarts(state_dir)
     for program in [args.program] if args.program else known:
         path = log_path(state_dir, program)
         print(f"==> {program} ({path}) <==")
+        if program in exits:
+            print(f"[supervisord] {exits[program].summary()}")
         for line in tail_lines(path, args.lines):
             print(line)
     return 0

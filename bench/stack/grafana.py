@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.atomic import write_text_atomically
 from bench.paths import GRAFANA_DIR
 from bench.procs import LOOPBACK
 
@@ -105,7 +106,7 @@ def ensure_admin_password(state_dir: Path, env: Mapping[str, str] | None = None)
     # by the Grafana container's own user, which sees it as a bind-mounted secret.
     state_dir.mkdir(parents=True, exist_ok=True)
     state_dir.chmod(0o700)
-    password_file.write_text(value)
+    write_text_atomically(password_file, value)
     password_file.chmod(0o644)
     return AdminPassword(value, password_file, generated)
 

@@ -19,6 +19,7 @@ import httpx
 import psutil
 
 from bench import paths
+from bench.atomic import write_text_atomically
 from bench.postgres import PostgresError
 from bench.procs import LOOPBACK
 from bench.stack.database import start_database, stop_database
@@ -33,8 +34,10 @@ from bench.stack.layout import (
 from bench.stack.logs import tail_lines
 from bench.stack.prometheus_config import PrometheusConfigError, write_native_prometheus_config
 from bench.stack.record import StackRecord, read_record, remove_record, write_record
+from bench.stack.restarts import ProgramRestarts, restarts
 from bench.stack.supervisor_client import (
     RPC_ERRORS,
+    processes_of,
     program_states,
     running_supervisord,
     supervisor_rpc,
@@ -117,7 +120,7 @@ def prepare(config: NativeStackConfig, *, foreground: bool) -> Path:
         except PrometheusConfigError as error:
             raise StackError(str(error)) from None
     conf = config_path(config.state_dir)
-    conf.write_text(render_supervisord_conf(config, foreground=foreground))
+    write_text_atomically(conf, render_supervisord_conf(config, foreground=foreground))
     return conf
 
 
@@ -201,7 +204,10 @@ def is_healthy(url: str) -> bool:
 
 def _diagnosis(config: NativeStackConfig, names: Iterable[str], reason: str) -> str:
     parts = [f"the native stack did not come up: {', '.join(names)} {reason}."]
+    exits = restarts(config.state_dir)
     for name in names:
+        if name in exits:
+            parts.append(f"  supervisord: {exits[name].summary()}")
         log = config.log_dir / f"{name}.log"
         tail = "\n".join(f"    {line}" for line in tail_lines(log, LOG_TAIL_LINES))
         parts.append(f"  last lines of {log}:\n{tail or '    (empty)'}")
@@ -228,14 +234,23 @@ def native_status(state_dir: Path | None = None) -> list[ProgramStatus] | None:
     ]
 
 
+def native_restarts(state_dir: Path | None = None) -> dict[str, ProgramRestarts]:
+    """What supervisord restarted or gave up on in the running stack (or its last run)."""
+    state_dir = (state_dir or paths.state_dir()).resolve()
+    supervisord = running_supervisord(state_dir)
+    return restarts(state_dir, supervisord.pid if supervisord else None)
+
+
 def stop_native(
     state_dir: Path | None = None, timeout_s: float = STOP_TIMEOUT_S
 ) -> list[str] | None:
     """Stop the stack started from ``state_dir``; return its program names, None if none ran.
 
     Asks supervisord to shut down (it stops each program's process group),
-    then waits until supervisord and every process it had started are gone,
-    killing any that outlive ``timeout_s``. Nothing outside that tree is touched.
+    stops what a crashed program left behind (found by the control socket
+    supervisord put in its environment), then waits until supervisord and every
+    process it had started are gone, killing any that outlive ``timeout_s``.
+    Nothing else is touched.
     """
     state_dir = (state_dir or paths.state_dir()).resolve()
     supervisord = running_supervisord(state_dir)
@@ -245,11 +260,19 @@ def stop_native(
         return None
     record = read_record(state_dir)
     names = record.program_names() if record else []
-    ours = [supervisord, *_descendants(supervisord)]
+    tree = [supervisord, *_descendants(supervisord)]
+    # Left behind by a program that crashed (a killed master's workers, say):
+    # supervisord no longer knows them, so they are stopped here.
+    strays = [process for process in processes_of(state_dir) if process not in tree]
     try:
-        supervisor_rpc(state_dir).supervisor.shutdown()
+        with supervisor_rpc(state_dir) as rpc:
+            rpc.supervisor.shutdown()
     except RPC_ERRORS:
         supervisord.terminate()
+    for process in strays:
+        with contextlib.suppress(psutil.Error):
+            process.terminate()
+    ours = tree + strays
     survivors = _wait_gone(ours, timeout_s)
     for process in survivors:
         with contextlib.suppress(psutil.Error):

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
+from bench.atomic import write_json_atomically
 from bench.stack.layout import NativeStackConfig, StackError
 
 Mode = Literal["native", "docker"]
@@ -49,7 +50,7 @@ def record_path(state_dir: Path) -> Path:
 
 def write_record(state_dir: Path, record: StackRecord) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
-    record_path(state_dir).write_text(json.dumps(asdict(record), indent=2) + "\n")
+    write_json_atomically(record_path(state_dir), asdict(record))
 
 
 def read_record(state_dir: Path) -> StackRecord | None:

@@ -34,8 +34,8 @@ RPC_ERRORS = (OSError, xmlrpc.client.Error, http.client.HTTPException)
 def supervisor_rpc(state_dir: Path) -> xmlrpc.client.ServerProxy:
     """supervisord's XML-RPC API over the state directory's unix socket.
 
-    A new proxy per call: the transport keeps one connection, which a failed
-    call (supervisord still starting) leaves unusable.
+    A new proxy per call, closed after it (``with``): the transport keeps one
+    connection, which a failed call (supervisord still starting) leaves unusable.
     """
     transport = SupervisorTransport(None, None, f"unix://{socket_path(state_dir)}")
     # The URL is a placeholder: the transport always talks to the unix socket.
@@ -64,8 +64,27 @@ def supervisord_env() -> dict[str, str]:
 def program_states(state_dir: Path) -> dict[str, tuple[str, int]]:
     """Program name -> (state name, pid); empty while supervisord is not answering."""
     try:
-        infos = supervisor_rpc(state_dir).supervisor.getAllProcessInfo()
+        with supervisor_rpc(state_dir) as rpc:  # closes the socket it opened
+            infos = rpc.supervisor.getAllProcessInfo()
     except RPC_ERRORS:
         return {}
     assert isinstance(infos, list)
     return {info["name"]: (info["statename"], int(info["pid"]) or 0) for info in infos}
+
+
+def processes_of(state_dir: Path) -> list[psutil.Process]:
+    """Every live process started by this state directory's supervisord, orphans too.
+
+    supervisord puts its control socket's URL into each program's environment,
+    and every process a program forks inherits it: so a worker whose master was
+    killed is still found here, after it has left supervisord's process tree.
+    """
+    url = f"unix://{socket_path(state_dir)}"
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get("SUPERVISOR_SERVER_URL") == url:
+                found.append(process)
+        except psutil.Error:
+            continue  # gone, a zombie, or another user's: not ours
+    return found

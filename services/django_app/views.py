@@ -92,15 +92,19 @@ def _error_response(error: Failure) -> JsonResponse:
     return JsonResponse(error.body(), status=status)
 
 
+def _method_not_allowed(request: HttpRequest) -> JsonResponse:
+    response = JsonResponse(method_not_allowed_body(str(request.method), request.path), status=405)
+    response["Allow"] = "GET, HEAD"  # RFC 9110: a 405 names the methods the resource takes
+    return response
+
+
 def sync_endpoint(view: SyncView) -> SyncView:
     """GET only; bad input and downstream failures become JSON 4xx/5xx answers."""
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest) -> HttpResponse:
         if request.method not in {"GET", "HEAD"}:
-            return JsonResponse(
-                method_not_allowed_body(str(request.method), request.path), status=405
-            )
+            return _method_not_allowed(request)
         try:
             return view(request)
         except (BadRequest, DownstreamError, DatabaseError) as error:
@@ -115,9 +119,7 @@ def async_endpoint(view: AsyncView) -> AsyncView:
     @functools.wraps(view)
     async def wrapper(request: HttpRequest) -> HttpResponse:
         if request.method not in {"GET", "HEAD"}:
-            return JsonResponse(
-                method_not_allowed_body(str(request.method), request.path), status=405
-            )
+            return _method_not_allowed(request)
         try:
             return await view(request)
         except (BadRequest, DownstreamError, DatabaseError) as error:

@@ -145,7 +145,8 @@ def create_app(settings: RowSettings) -> FastAPI:
             return JSONResponse(not_found_body(request.url.path), status_code=404)
         if error.status_code == 405:
             body = method_not_allowed_body(request.method, request.url.path)
-            return JSONResponse(body, status_code=405)
+            # Starlette's headers carry Allow, which RFC 9110 requires on a 405.
+            return JSONResponse(body, status_code=405, headers=error.headers)
         return JSONResponse({"error": str(error.detail)}, status_code=error.status_code)
 
     return app

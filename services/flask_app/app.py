@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from services.database.accounting import PoolAccounting
 from services.database.errors import DatabaseError
@@ -102,8 +102,11 @@ def create_app(settings: RowSettings) -> Flask:
         status = error.code or 500
         if status == 404:
             return jsonify(not_found_body(request.path)), 404
-        if status == 405:
-            return jsonify(method_not_allowed_body(request.method, request.path)), 405
+        if isinstance(error, MethodNotAllowed):
+            answer = jsonify(method_not_allowed_body(request.method, request.path))
+            # RFC 9110: a 405 names the methods the resource takes.
+            answer.headers["Allow"] = ", ".join(error.valid_methods or ())
+            return answer, 405
         return jsonify({"error": error.description}), status
 
     return app

@@ -15,6 +15,7 @@ from prometheus_client import multiprocess
 
 from services.instrumentation.exposition import start_metrics_server
 from services.instrumentation.metrics import worker_slots
+from services.instrumentation.parent_death import die_with_parent
 from services.instrumentation.recording import flush
 from services.settings import current_settings
 
@@ -36,6 +37,11 @@ def on_starting(server: Any) -> None:
 def when_ready(server: Any) -> None:
     """The master serves /metrics, so it answers while every worker is busy."""
     start_metrics_server(_row_settings)
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """In the new worker: a master that is killed takes its workers with it."""
+    die_with_parent(server.pid)
 
 
 def post_worker_init(worker: Any) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing
+import os
 import shutil
 import socket
 import sys
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 INTERFACES = ("asgi", "wsgi")
 # Granian waits this long for a worker to stop before killing it.
 KILL_TIMEOUT_S = 5
+# Set by main for the spawned workers: the pid of the process that spawns them.
+MAIN_PID_ENV = "SAB_GRANIAN_MAIN_PID"
 # The shortest interval Granian's exporter allows; our scrape is every 1 s.
 EXPORTER_INTERVAL_S = 1
 # Where main() tells the metrics server the exporter's port (see main()).
@@ -111,8 +114,13 @@ class Granian(ServerKind):
         # Imported here, not above: server modules are resolved while
         # services.rows is still being imported, which these modules import.
         from services.instrumentation.metrics import worker_slots  # noqa: PLC0415
+        from services.instrumentation.parent_death import die_with_parent  # noqa: PLC0415
         from services.instrumentation.recording import flush  # noqa: PLC0415
 
+        # A killed main process takes its workers with it: orphaned, they would
+        # serve on (SO_REUSEPORT) beside the main process started in its place.
+        if MAIN_PID_ENV in os.environ:
+            die_with_parent(int(os.environ[MAIN_PID_ENV]))
         slots = self.slots_per_worker(settings)
         if slots is not None:
             worker_slots().set(slots)
@@ -142,6 +150,7 @@ def main(argv: list[str]) -> None:
     from services.settings import current_settings  # noqa: PLC0415
 
     settings = current_settings()
+    os.environ[MAIN_PID_ENV] = str(os.getpid())  # the workers' parent (app_loaded)
     # Spawned, not forked: a worker must not inherit the metrics server's
     # thread and socket, and a spawned worker's exit runs atexit.
     multiprocessing.set_start_method("spawn")
