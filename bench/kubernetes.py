@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from bench.atomic import write_text_atomically
 from bench.k6 import PINNED_K6_VERSION
 from bench.loadtest.runner import SYSTEM_TAGS, remote_write_env
 from bench.loadtest.scenarios import SCENARIOS, Scenario, endpoint_for
@@ -296,7 +297,7 @@ def run(args: argparse.Namespace) -> int:
         return 1 if stale else 0
     for path, text in rendered_files().items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        write_text_atomically(path, text)
         print(f"wrote {path.relative_to(REPO_ROOT)}")
     return 0
 

@@ -77,6 +77,9 @@ def _operation(endpoint: Endpoint, interface: Interface, caps: Mapping[str, int]
             "responses": {
                 "200": _json("the work was done", _answer(endpoint.path, interface)),
                 "400": _json("a parameter the endpoint refuses, named in the answer", ERROR),
+                # Refused by the server before the app sees it: gunicorn's
+                # limit_request_line (4094 bytes) on the gunicorn rows.
+                "414": {"description": "a request line longer than the server accepts"},
             },
         }
     }

@@ -7,11 +7,11 @@ so everything that reads a run's summary reads the whole run.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from bench.atomic import write_json_atomically
 from bench.loadtest.merge import TREND_STATS, merge_summaries, text_summary
 from bench.loadtest.runner import SUMMARY_FILE, K6Result, K6Run, run_k6_instances
 from bench.loadtest.segments import INSTANCE_TAG, Segment, segments
@@ -132,7 +132,7 @@ def run_split(
         written = [result.summary for result in results if result.summary]
         summary = merge_summaries(written) if written else {}
         if summary:
-            summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+            write_json_atomically(summary_path, summary)
     return SplitResult(
         instances=results,
         segments=parts,
