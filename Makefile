@@ -26,7 +26,7 @@ BASELINE ?= fastapi-async
 DB_ROW ?= fastapi-async
 PEERS ?=
 
-.PHONY: help install lock lint format typecheck test run-native up down status logs loadtest bench report compare bench-reproducibility bench-overhead bench-versus bench-db-drivers clean
+.PHONY: help install lock lint format typecheck test run-native up down status logs loadtest bench report compare bench-reproducibility bench-overhead bench-versus bench-db-drivers bench-loadgen-ceiling clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -87,6 +87,9 @@ bench-versus: ## Rows against a baseline row, requests per CPU-second, A/A contr
 
 bench-db-drivers: ## asyncpg against psycopg's async pool on one FastAPI row, paired, A/A control, own PostgreSQL [DB_ROW=fastapi-async ENDPOINT=/db/query]
 	$(BENCH) versus --baseline "$(DB_ROW):BENCH_DB_DRIVER=psycopg" --rows "$(DB_ROW):BENCH_DB_DRIVER=asyncpg" --endpoint "$(or $(ENDPOINT),/db/query)"
+
+bench-loadgen-ceiling: ## What one and two k6 instances (and wrk) drive on /hello against the fastest row [ROW=fastapi-granian]
+	$(BENCH) loadgen-ceiling $(if $(ROW),--row "$(ROW)")
 
 clean: ## Remove run state and caches (keeps results/)
 	rm -rf .run .pytest_cache .mypy_cache .ruff_cache
