@@ -64,7 +64,7 @@ status: ## Show what is running and where
 logs: ## Show the stack's recent logs: make logs [PROGRAM=flask-sync] [LINES=100]
 	$(BENCH) logs $(PROGRAM) $(if $(LINES),--lines "$(LINES)")
 
-loadtest: ## k6 load test: SCENARIO=three-users|ramp|arrival|spike|soak|throughput TARGET=row|all ENDPOINT=/path [INSTANCES=N] [K6_CPUS=2-3|auto]
+loadtest: ## k6 load test: SCENARIO=three-users|ramp|arrival|spike|soak|restart|throughput TARGET=row|all ENDPOINT=/path [INSTANCES=N] [K6_CPUS=2-3|auto]
 	$(BENCH) loadtest --scenario "$(SCENARIO)" --target "$(TARGET)" $(if $(ENDPOINT),--endpoint "$(ENDPOINT)") $(if $(INSTANCES),--instances "$(INSTANCES)") $(if $(K6_CPUS),--k6-cpus "$(K6_CPUS)")
 
 bench: ## The benchmark matrix, unattended: PROFILE=quick|full [ROWS=".."] [WORKLOADS=".."] [CONTROL=row] [INSTANCES=N k6 per step]; writes results/<run-id>/report.md

@@ -31,7 +31,7 @@ import yaml
 from bench.atomic import write_text_atomically
 from bench.k6 import PINNED_K6_VERSION
 from bench.loadtest.runner import SYSTEM_TAGS, remote_write_env
-from bench.loadtest.scenarios import SCENARIOS, Scenario, endpoint_for
+from bench.loadtest.scenarios import Scenario, endpoint_for, k6_only_scenarios
 from bench.paths import GRAFANA_DIR, LOADTESTS_DIR, PROMETHEUS_DIR, REPO_ROOT
 from bench.stack.knobs import read_dotenv, row_bench_env
 from services.rows import LATENCY_SERVICE_PORT, ROWS, Row, get_row
@@ -168,7 +168,7 @@ def script_items() -> list[dict[str, str]]:
 
 def script_files() -> list[tuple[str, str]]:
     """(ConfigMap key, path below loadtests/) of every scenario script and its library."""
-    scripts = [(f"{name}.js", f"{name}.js") for name in SCENARIOS]
+    scripts = [(f"{s.name}.js", f"{s.name}.js") for s in k6_only_scenarios()]
     library = [
         (f"{LIB_KEY_PREFIX}{path.name}", f"lib/{path.name}")
         for path in sorted((LOADTESTS_DIR / "lib").glob("*.js"))
@@ -274,7 +274,7 @@ def render_kustomization() -> str:
 
 def rendered_files() -> dict[Path, str]:
     files = {ROWS_MANIFEST: render_rows(), ROOT_KUSTOMIZATION: render_kustomization()}
-    for scenario in SCENARIOS.values():
+    for scenario in k6_only_scenarios():
         files[TESTRUNS_DIR / f"{scenario.name}.yaml"] = render_testrun(scenario)
     return files
 

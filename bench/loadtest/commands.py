@@ -12,9 +12,13 @@ from typing import Any
 
 import httpx
 
+from bench import paths
 from bench.atomic import UnwritableDirectoryError, ensure_writable_directory, write_json_atomically
 from bench.cores import parse_cpu_list, share_cores, split_cores
 from bench.k6 import K6NotFoundError, checked_k6
+from bench.loadtest.faults import FaultUsageError, checked_native_row
+from bench.loadtest.restart import REQUEST_LOG
+from bench.loadtest.restart_run import FAULTS, RESTART_SCENARIO, RestartPlan, run_restart
 from bench.loadtest.runner import EXIT_THRESHOLDS_FAILED, K6Run
 from bench.loadtest.scenarios import (
     SCENARIOS,
@@ -207,12 +211,26 @@ def row_record(target: Target, result: SplitResult, run_dir: Path) -> dict[str, 
     return record
 
 
+def check_restart(args: argparse.Namespace, env: dict[str, str], targets: list[Target]) -> None:
+    """The restart scenario signals servers it started itself: only rows of the native stack."""
+    if args.url:
+        raise LoadtestUsageError("--scenario restart signals the stack's own rows: no --url")
+    try:
+        RestartPlan.from_env(env)
+        for target in targets:
+            checked_native_row(paths.state_dir().resolve(), target.row.name)
+    except (ValueError, FaultUsageError) as error:
+        raise LoadtestUsageError(str(error)) from None
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         scenario = get_scenario(args.scenario)
         env = script_env(args)
         cpus = instance_cpus(args)
         targets = resolve(args, scenario)
+        if scenario.name == RESTART_SCENARIO:
+            check_restart(args, env, targets)
         # Before any request: a run that cannot keep its results must not run.
         ensure_writable_directory(args.results_dir or results_dir())
     except (LoadtestUsageError, UnwritableDirectoryError) as error:
@@ -234,6 +252,97 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     return execute(args, scenario, env, targets, cpus)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every row's k6 run in one `bench loadtest` shares."""
+
+    args: argparse.Namespace
+    scenario: Scenario
+    env: dict[str, str]
+    run_dir: Path
+    params: dict[str, Any]
+    cpus: list[frozenset[int]] | None
+
+
+def k6_run_for(context: RunContext, target: Target, fault: str | None = None) -> K6Run:
+    """The k6 run for one row (and, in the restart scenario, one fault)."""
+    tags = {"service": target.row.name, "scenario_name": context.scenario.name}
+    if fault:
+        tags["fault"] = fault
+    return K6Run(
+        script=context.scenario.script,
+        env={
+            **context.env,
+            "BASE_URL": target.base_url,
+            "ENDPOINT": target.endpoint,
+            "SERVICE": target.row.name,
+        },
+        run_dir=context.run_dir / target.row.name / (fault or ""),
+        testid=context.params["testid"],
+        prometheus_url=context.params["prometheus_url"],
+        tags=tags,
+        request_log=REQUEST_LOG if fault else None,
+    )
+
+
+def _run_each(context: RunContext, targets: list[Target]) -> int:
+    """Every row in turn, the whole scenario each; the worst k6 exit code."""
+    worst = 0
+    scenario, params, instances = context.scenario, context.params, context.args.instances
+    for target in targets:
+        print(f"{scenario.name}: {target.row.name} {target.base_url}{target.endpoint}")
+        result = run_split(
+            k6_run_for(context, target),
+            instances,
+            timeout_s=scenario.timeout_s * max(params["duration_scale"], 0.05) + 60,
+            title=f"\n{scenario.name} against {target.row.name} {target.endpoint}, "
+            f"{instances} k6 instances, merged",
+            cpus=context.cpus,
+        )
+        params["k6_version"] = result.k6_version
+        params["rows"].append(row_record(target, result, context.run_dir))
+        print(result.stdout_summary().rstrip())
+        worst = max(worst, result.exit_code)
+        if result.partial:
+            params["partial"] = True
+            break
+    return worst
+
+
+def _run_restart(context: RunContext, targets: list[Target]) -> int:
+    """The restart scenario: every row through SIGTERM, then SIGKILL, under load."""
+    plan = RestartPlan.from_env(context.env)
+    by_name = {target.row.name: target for target in targets}
+    params = context.params
+
+    def run_k6(k6_run: K6Run, title: str) -> SplitResult:
+        result = run_split(
+            k6_run,
+            context.args.instances,
+            timeout_s=plan.duration_s + 60,
+            title=title,
+            cpus=context.cpus,
+        )
+        params["k6_version"] = result.k6_version
+        return result
+
+    print(
+        f"restart: {plan.duration_s:g} s of load per run, the signal at {plan.fault_at_s:g} s; "
+        f"{len(targets)} rows x {len(FAULTS)} faults"
+    )
+    outcome = run_restart(
+        [(t.row.name, t.base_url) for t in targets],
+        lambda row, fault: k6_run_for(context, by_name[row], fault),
+        run_k6,
+        plan=plan,
+        state_dir=paths.state_dir().resolve(),
+        run_dir=context.run_dir,
+    )
+    params["rows"] = outcome.records
+    params["partial"] = outcome.partial
+    return outcome.worst_exit
 
 
 def execute(
@@ -271,37 +380,12 @@ def execute(
         print(f"pushing k6 metrics to {prometheus_url} with testid={run_id}")
     if args.instances > 1:
         print(f"{args.instances} k6 instances per row, execution segments as k6-operator's")
-    worst = 0
+    context = RunContext(args, scenario, env, run_dir, params, cpus)
     try:
-        for target in targets:
-            print(f"{scenario.name}: {target.row.name} {target.base_url}{target.endpoint}")
-            result = run_split(
-                K6Run(
-                    script=scenario.script,
-                    env={
-                        **env,
-                        "BASE_URL": target.base_url,
-                        "ENDPOINT": target.endpoint,
-                        "SERVICE": target.row.name,
-                    },
-                    run_dir=run_dir / target.row.name,
-                    testid=run_id,
-                    prometheus_url=prometheus_url,
-                    tags={"service": target.row.name, "scenario_name": scenario.name},
-                ),
-                args.instances,
-                timeout_s=scenario.timeout_s * max(scale, 0.05) + 60,
-                title=f"\n{scenario.name} against {target.row.name} {target.endpoint}, "
-                f"{args.instances} k6 instances, merged",
-                cpus=cpus,
-            )
-            params["k6_version"] = result.k6_version
-            params["rows"].append(row_record(target, result, run_dir))
-            print(result.stdout_summary().rstrip())
-            worst = max(worst, result.exit_code)
-            if result.partial:
-                params["partial"] = True
-                break
+        if scenario.name == RESTART_SCENARIO:
+            worst = _run_restart(context, targets)
+        else:
+            worst = _run_each(context, targets)
     finally:
         params["ended_at"] = datetime.now(UTC).isoformat(timespec="milliseconds")
         write_params(run_dir, params)

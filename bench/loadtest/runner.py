@@ -51,6 +51,9 @@ class K6Run:
     trend_stats: tuple[str, ...] | None = None
     # k6's REST API (default localhost:6565): instances side by side need one each.
     api_address: str | None = None
+    # Also write every sample to this file in the run directory (k6's JSON output),
+    # for figures the summary cannot give: when each request ended, and how.
+    request_log: str | None = None
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,10 @@ def remote_write_env(prometheus_url: str) -> dict[str, str]:
     }
 
 
-def k6_argv(binary: Path, run: K6Run, summary_path: Path) -> list[str]:
+def k6_argv(
+    binary: Path, run: K6Run, summary_path: Path, run_dir: PurePosixPath | Path | None = None
+) -> list[str]:
+    """k6's command line; ``run_dir`` is where k6 sees the run directory (default: run.run_dir)."""
     argv = [str(binary), "run", "--no-color", "--quiet", f"--system-tags={SYSTEM_TAGS}"]
     if run.trend_stats:
         argv.append(f"--summary-trend-stats={','.join(run.trend_stats)}")
@@ -132,6 +138,8 @@ def k6_argv(binary: Path, run: K6Run, summary_path: Path) -> list[str]:
         argv += ["-e", f"{key}={value}"]
     if run.prometheus_url:
         argv += ["-o", "experimental-prometheus-rw"]
+    if run.request_log:
+        argv += ["-o", f"json={(run_dir or run.run_dir) / run.request_log}"]
     return [*argv, str(run.script)]
 
 
@@ -153,7 +161,9 @@ def compose_k6_argv(compose: list[str], run: K6Run) -> list[str]:
             f"the k6 container only sees {LOADTESTS_DIR} and {results_root}: "
             "install k6 locally (make install) for other locations"
         ) from None
-    inner = k6_argv(Path("k6"), run, Path(str(run_dir_inside / K6_SUMMARY_FILE)))
+    inner = k6_argv(
+        Path("k6"), run, Path(str(run_dir_inside / K6_SUMMARY_FILE)), run_dir=run_dir_inside
+    )
     env_flags: list[str] = []
     for key, value in k6_process_env(run).items():
         env_flags += ["-e", f"{key}={value}"]

@@ -16,6 +16,9 @@ class Scenario:
     summary: str
     default_endpoint: str | None  # None: the row's seed endpoint (/sync or /async)
     timeout_s: float  # at DURATION_SCALE=1; the runner scales it
+    # The harness acts on the stack during the run (signals a server): k6 alone,
+    # as k6-operator runs it, cannot play it.
+    harness_driven: bool = False
 
     @property
     def script(self) -> Path:
@@ -29,11 +32,20 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("ramp", "closed model: VUs step up (4 x 15 s)", "/io?ms=100", 150),
         Scenario("arrival", "open model: arrival rate steps up (4 x 15 s)", "/io?ms=100", 150),
         Scenario("spike", "calm, a burst at RATE, calm again (~40 s)", "/io?ms=100", 150),
+        # The harness signals the row's server mid-run (bench/loadtest/restart_run.py).
+        Scenario(
+            "restart", "steady RATE; SIGTERM, then SIGKILL, to the server", "/io?ms=20", 40, True
+        ),
         Scenario("soak", "steady RATE for SOAK_SECONDS (30 min)", "/io?ms=100", 2000),
         # The load generator's ceiling: VUS back to back (docs/loadtests.md).
         Scenario("throughput", "closed model: VUS back to back, 1 s + 5 s", "/hello", 60),
     )
 }
+
+
+def k6_only_scenarios() -> list[Scenario]:
+    """The scenarios k6 runs by itself (the ones a k6-operator TestRun can run)."""
+    return [scenario for scenario in SCENARIOS.values() if not scenario.harness_driven]
 
 
 class LoadtestUsageError(ValueError):
