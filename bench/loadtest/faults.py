@@ -39,6 +39,11 @@ def checked_native_row(state_dir: Path, row: str) -> int:
             "(BENCH_STACK=native make up, or make run-native)"
         )
     state, pid = program_states(state_dir).get(row, ("", 0))
+    if state == "STARTING":
+        # Healthy but younger than supervisord's startsecs (just started, or
+        # just restarted): it counts as up once it has stayed up that long.
+        wait_until_running(state_dir, row)
+        state, pid = program_states(state_dir).get(row, ("", 0))
     if state != "RUNNING" or not pid:
         raise FaultUsageError(
             f"{row} is not RUNNING in the native stack ({state or 'not in it'}): "
