@@ -74,7 +74,7 @@ def test_loadtest_whose_k6_is_killed_fails_with_the_reason(tmp_path: Path) -> No
 
 def test_matrix_step_whose_k6_is_killed_is_recorded_failed_and_run_again(tmp_path: Path) -> None:
     run_dir = tmp_path / "killed"
-    matrix = start_matrix(tmp_path, run_dir.name, "--rates", "5,6", "--repeats", "1")
+    matrix = start_matrix(tmp_path, run_dir.name, "--rates", "5", "--repeats", "1")
     try:
         # The probe is recorded: the next k6 is the first load step's.
         wait_for(lambda: len(recorded_steps(run_dir)) >= 1, "the probe recorded", TIMEOUT_S)
@@ -92,7 +92,6 @@ def test_matrix_step_whose_k6_is_killed_is_recorded_failed_and_run_again(tmp_pat
         ("probe", None),
         ("load", 5.0),
         ("load", 5.0),  # run again
-        ("load", 6.0),
     ]
     killed = steps[1]
     assert (killed["failure"], killed["exit_code"], killed["stopped_by"]) == (KILLED, -9, None)
@@ -105,9 +104,9 @@ def test_matrix_step_whose_k6_is_killed_is_recorded_failed_and_run_again(tmp_pat
         "its figures are left out, it was run again"
     )
     assert data["failures"] == [warning]
-    # Its figures are in no estimate: each level holds the one good repeat.
+    # Its figures are in no estimate: the level holds the one good repeat.
     [combo] = data["figures"]["combos"]
-    assert {lv["offered_rps"]: lv["repeats"] for lv in combo["levels"]} == {5.0: 1, 6.0: 1}
+    assert [(lv["offered_rps"], lv["repeats"]) for lv in combo["levels"]] == [(5.0, 1)]
     report = (run_dir / "report.md").read_text()
     assert f"- {warning}" in report
     assert f"| {killed['id']} (failed) |" in report

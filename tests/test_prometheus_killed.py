@@ -61,7 +61,7 @@ BENCH = str(Path(sys.executable).parent / "bench")
 ROW = "flask-sync"
 ENDPOINT = "/io?ms=10"
 RATE = "10"  # requests/s at the last of the arrival scenario's four stages
-DURATION_SCALE = "0.25"  # four stages of 3.75 s
+DURATION_SCALE = "0.2"  # four stages of 3 s
 LOADTEST_TIMEOUT_S = 90.0
 MATRIX_TIMEOUT_S = 120.0
 WAIT_S = 30.0
