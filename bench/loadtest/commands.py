@@ -203,7 +203,11 @@ def row_record(target: Target, result: SplitResult, run_dir: Path) -> dict[str, 
         "partial": result.partial,
         "started_at": result.started_at,
         "ended_at": result.ended_at,
-        "summary": str(result.summary_path.relative_to(run_dir)),
+        # None: k6 wrote none (killed before its end); "failure" then says why.
+        "summary": (
+            str(result.summary_path.relative_to(run_dir)) if result.summary_path.is_file() else None
+        ),
+        "failure": result.failure,
     }
     if len(result.instances) > 1:
         record["instances"] = result.instance_records(run_dir)
@@ -304,6 +308,11 @@ def _run_each(context: RunContext, targets: list[Target]) -> int:
         params["k6_version"] = result.k6_version
         params["rows"].append(row_record(target, result, context.run_dir))
         print(result.stdout_summary().rstrip())
+        if result.failure:
+            # Nothing of ours stopped it: say so, and send no more load.
+            params["failed"] = f"{target.row.name}: {result.failure}"
+            params["partial"] = result.partial
+            break
         worst = max(worst, result.exit_code)
         if result.partial:
             params["partial"] = True
@@ -373,6 +382,8 @@ def execute(
         "started_at": started.isoformat(timespec="milliseconds"),
         "ended_at": None,
         "partial": False,
+        # Why the run stopped without a whole result (k6 killed, crashed), or None.
+        "failed": None,
         "instances": args.instances,
         "rows": [],
     }
@@ -390,6 +401,13 @@ def execute(
         params["ended_at"] = datetime.now(UTC).isoformat(timespec="milliseconds")
         write_params(run_dir, params)
     print(f"results: {run_dir}")
+    if params["failed"]:
+        print(
+            f"bench loadtest: {params['failed']}: no whole summary of it; stopped here, "
+            f"what finished is kept in {run_dir} (k6's log too)",
+            file=sys.stderr,
+        )
+        return 1
     if params["partial"]:
         print("interrupted: the summary is marked partial")
         return 130

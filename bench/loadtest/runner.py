@@ -67,6 +67,9 @@ class K6Result:
     k6_version: str
     log_path: Path
     stopped_by: str | None = None  # "interrupt" (Ctrl-C), "timeout", or None: it ended
+    # Why k6 ended without its result although nothing of ours stopped it
+    # (killed, crashed, no summary), or None (see k6_failure).
+    failure: str | None = None
 
     @property
     def thresholds_passed(self) -> bool:
@@ -264,11 +267,38 @@ def _stop_all(started: list[_Started], reason: str) -> None:
             one.exit_code = one.process.wait()
 
 
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def k6_failure(exit_code: int, stopped_by: str | None, summary: Mapping[str, Any]) -> str | None:
+    """Why k6 ended without its result, or None: it ended on its own or we stopped it.
+
+    A run we stopped (Ctrl-C, the timeout) is partial, not failed. Thresholds
+    that failed (99) and a signal someone else sent k6 (105: it still writes
+    its summary) are results too. A k6 killed (SIGKILL, the OOM killer),
+    crashed or refused (a script error) is a failure.
+    """
+    if stopped_by is not None:
+        return None
+    if exit_code < 0:
+        return f"k6 was killed by {_signal_name(-exit_code)}"
+    if exit_code not in {0, EXIT_THRESHOLDS_FAILED, EXIT_INTERRUPTED}:
+        return f"k6 exited with status {exit_code}"
+    if not summary:
+        return "k6 wrote no summary"
+    return None
+
+
 def _result(one: _Started) -> K6Result:
     exit_code = one.exit_code if one.exit_code is not None else one.process.wait()
+    summary = publish_summary(one.run.run_dir)
     return K6Result(
         exit_code=exit_code,
-        summary=publish_summary(one.run.run_dir),
+        summary=summary,
         summary_path=one.summary_path,
         partial=one.stopped_by is not None or exit_code == EXIT_INTERRUPTED,
         started_at=one.started_at,
@@ -276,6 +306,7 @@ def _result(one: _Started) -> K6Result:
         k6_version=one.version,
         log_path=one.log_path,
         stopped_by=one.stopped_by,
+        failure=k6_failure(exit_code, one.stopped_by, summary),
     )
 
 

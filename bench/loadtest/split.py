@@ -47,6 +47,18 @@ class SplitResult:
         return any(result.partial for result in self.instances) or bool(self.missing)
 
     @property
+    def failure(self) -> str | None:
+        """Why the run has no whole result although nothing of ours stopped it, or None."""
+        failed = [
+            (segment.index, result.failure)
+            for segment, result in zip(self.segments, self.instances, strict=True)
+            if result.failure
+        ]
+        if len(self.instances) == 1 or not failed:
+            return failed[0][1] if failed else None
+        return "; ".join(f"instance {index}: {failure}" for index, failure in failed)
+
+    @property
     def started_at(self) -> str:
         return min(result.started_at for result in self.instances)
 

@@ -255,7 +255,8 @@ def run_matrix(args: argparse.Namespace) -> int:
         status = _run(plan, log, opened, cores)
     os.sched_setaffinity(0, usable)  # the run is over: the report may use every core
     report = render_report(run_dir)
-    covered = "" if log.complete else f" (covers the {len(log.steps)} finished steps)"
+    finished = sum(1 for step in log.steps if step.failure is None)
+    covered = "" if log.complete else f" (covers the {finished} finished steps)"
     print(f"report: {report}{covered}")
     return status
 

@@ -82,6 +82,8 @@ class StepFigures:
     # The harness's own PostgreSQL, on the service cores beside the row
     # (bench.matrix.stacks): the cores it used over the step.
     database_cpu_cores: float | None = None
+    # Why the step failed (bench.matrix.records.StepRecord.failure), or None.
+    failure: str | None = None
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -216,5 +218,6 @@ def step_figures(
         database_cpu_cores=None
         if step.database_cpu_seconds is None
         else step.database_cpu_seconds / max(step.ended - step.started, 1e-9),
+        failure=step.failure,
         **figures,
     )

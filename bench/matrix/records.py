@@ -26,7 +26,7 @@ class RunDataError(ValueError):
 
 
 # Fields added since runs were first recorded: an older results.json lacks them.
-OPTIONAL_STEP_FIELDS = frozenset({"database_cpu_seconds"})
+OPTIONAL_STEP_FIELDS = frozenset({"database_cpu_seconds", "failure"})
 
 
 @dataclass(frozen=True)
@@ -50,10 +50,14 @@ class StepRecord:
     # CPU of the PostgreSQL server the harness runs beside the row (None: no
     # database of ours in the run; runs recorded before it was measured).
     database_cpu_seconds: float | None = None
+    # Why the step has no whole measurement although the harness did not stop
+    # it (k6 killed or crashed, Prometheus not answering); None: it has one.
+    failure: str | None = None
 
     @property
     def partial(self) -> bool:
-        return self.stopped_by is not None
+        """Cut short or failed: its figures are left out of every estimate."""
+        return self.stopped_by is not None or self.failure is not None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StepRecord:

@@ -216,7 +216,7 @@ def _steps_table(steps: list[StepFigures], reference: float | None) -> list[str]
     ]
     rows = [
         [
-            f"{s.id}{' (partial)' if s.partial else ''}",
+            f"{s.id}{' (failed)' if s.failure else ' (partial)' if s.partial else ''}",
             str(s.repeat),
             s.row,
             s.workload,
@@ -229,7 +229,7 @@ def _steps_table(steps: list[StepFigures], reference: float | None) -> list[str]
             "-" if s.cpu_cores is None else f"{s.cpu_cores:.2f}",
             f"{s.k6_cpu_cores:.2f}",
             f"{repeats.speed(s, reference):.2f}" if s.speed_unit_s else "-",
-            "; ".join(s.reasons),
+            s.failure or "; ".join(s.reasons),
         ]
         for s in steps
     ]

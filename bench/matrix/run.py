@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import time
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,10 +39,17 @@ from bench.matrix.workloads import Workload
 MIN_REQUESTS = 8
 UNBOUNDED_CONCURRENCY = 10
 MAX_STEP_S = 10.0
+# A step whose k6 failed (killed, crashed) is run once more; a second failure,
+# or Prometheus not answering, stops the run (its finished steps are kept).
+STEP_ATTEMPTS = 2
 
 
 class Interrupted(Exception):
     """Ctrl-C reached k6 during a step: stop after recording it."""
+
+
+class StepFailedError(RuntimeError):
+    """A step failed and the run cannot go on; the message says why (first line) and where."""
 
 
 @dataclass(frozen=True)
@@ -136,28 +143,45 @@ class Matrix:
     _index: int = 0
 
     def _step(self, target: RowTarget, plan: StepPlan) -> StepFigures:
+        """Run and record one step; one whose k6 failed is recorded failed and run again."""
         rate = "probe" if plan.offered_rps is None else f"{plan.offered_rps:g} rps"
         where = f"round {plan.repeat}: {plan.row} {plan.workload.name} {rate}"
-        self.progress.set_postfix_str(where, refresh=True)
-        record, result = run_step(
-            plan,
-            target,
-            self.stack,
-            run_dir=self.log.run_dir,
-            cores=self.cores,
-            testid=self.plan.run_id,
-            instances=self.plan.k6_instances,
-        )
-        self.log.add(record)
-        self.progress.update()
-        if self.progress.total is not None and self.progress.n >= self.progress.total:
-            self.progress.total = self.progress.n + 1
-        if result.stopped_by == "interrupt":
-            raise Interrupted
-        if result.exit_code != 0 and not result.partial:
-            tail = result.stdout_summary()[-1500:]
-            raise RuntimeError(f"k6 failed at step {record.id} ({plan.directory}):\n{tail}")
-        return step_figures(record, self.log.run_dir)
+        attempt = 1
+        while True:
+            self.progress.set_postfix_str(where, refresh=True)
+            record, result = run_step(
+                plan,
+                target,
+                self.stack,
+                run_dir=self.log.run_dir,
+                cores=self.cores,
+                testid=self.plan.run_id,
+                instances=self.plan.k6_instances,
+            )
+            self.log.add(record)
+            self.progress.update()
+            if self.progress.total is not None and self.progress.n >= self.progress.total:
+                self.progress.total = self.progress.n + 1
+            if result.stopped_by == "interrupt":
+                raise Interrupted
+            if record.failure is None:
+                return step_figures(record, self.log.run_dir)
+            # k6 alone failed (Prometheus recorded the step): the next attempt may not.
+            again = attempt < STEP_ATTEMPTS and record.failure == result.failure
+            self.log.failures.append(
+                f"step {record.id} ({record.directory}) failed: {record.failure}; "
+                f"its figures are left out{', it was run again' if again else ''}"
+            )
+            self.log.save()
+            if not again:
+                tail = result.stdout_summary()[-1500:] if result.failure else ""
+                raise StepFailedError(
+                    f"step {record.id} ({record.directory}) failed: {record.failure}\n"
+                    f"The run stops here; its finished steps are kept.\n{tail}".rstrip()
+                )
+            attempt += 1
+            self._index += 1
+            plan = replace(plan, index=self._index)
 
     def _plan(
         self, row: str, workload: Workload, *, repeat: int, rate: float | None, latency_s: float

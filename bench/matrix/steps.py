@@ -21,6 +21,7 @@ from bench.matrix.stacks import RowTarget, Stack, StackUnavailableError
 from bench.matrix.workloads import Workload
 from bench.paths import LOADTESTS_DIR
 from bench.procs import tree_cpu_seconds
+from bench.prometheus import PrometheusClient, PrometheusQueryError
 from services.servers import granian
 
 SCRIPT = LOADTESTS_DIR / "bench-step.js"
@@ -33,6 +34,10 @@ K6_MARGIN_S = 60.0
 # later rounds send it a few before their first step, bounded in count and time.
 WARM_UP_REQUESTS = 5
 WARM_UP_SECONDS = 0.5
+# What a Prometheus that was killed or is starting again gives a query: no
+# connection, a cut one, a timeout (httpx), a body that is not its JSON
+# (ValueError: "Service Unavailable" while it replays its WAL), or an error.
+PROMETHEUS_ERRORS = (httpx.HTTPError, ValueError, PrometheusQueryError)
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,10 @@ def in_flight(client: httpx.Client, metrics_url: str) -> float:
     return total
 
 
+def prometheus_failure(prometheus: PrometheusClient, error: Exception) -> str:
+    return f"Prometheus at {prometheus.base_url} did not answer ({type(error).__name__}: {error})"
+
+
 def idle_cpu_cores(stack: Stack, row: str, since: float, seconds: float = 1.0) -> float:
     """The row's CPU use with no load, from Prometheus' first scrapes after ``since``.
 
@@ -127,7 +136,11 @@ def idle_cpu_cores(stack: Stack, row: str, since: float, seconds: float = 1.0) -
     selector = f'bench_process_cpu_seconds_total{{service="{row}"}}[30s]'
     deadline = time.monotonic() + IDLE_TIMEOUT_S
     while time.monotonic() < deadline:
-        result = stack.prometheus.query(selector)
+        try:
+            result = stack.prometheus.query(selector)
+        except PROMETHEUS_ERRORS as error:
+            why = prometheus_failure(stack.prometheus, error)
+            raise StackUnavailableError(f"{why} while waiting for its scrapes of {row}") from None
         samples = [(float(t), float(v)) for t, v in result[0]["values"]] if result else []
         fresh = [sample for sample in samples if sample[0] > since]
         if len(fresh) >= 2 and fresh[-1][0] - fresh[0][0] >= seconds:
@@ -201,15 +214,20 @@ def run_step(
     database_after = _database_cpu_seconds(stack.database_pid)
     if result.stopped_by != "interrupt":
         settle(target)
-    record_series(
-        stack.prometheus,
-        service=plan.row,
-        route=plan.workload.route,
-        start=started - stack.scrape_interval_s,
-        end=ended,
-        resolution_s=stack.scrape_interval_s / 2,
-        step_dir=step_dir,
-    )
+    failures = [result.failure] if result.failure else []
+    try:
+        record_series(
+            stack.prometheus,
+            service=plan.row,
+            route=plan.workload.route,
+            start=started - stack.scrape_interval_s,
+            end=ended,
+            resolution_s=stack.scrape_interval_s / 2,
+            step_dir=step_dir,
+        )
+    except PROMETHEUS_ERRORS as error:
+        # The step's server-side series are lost; the caller decides what follows.
+        failures.append(f"{prometheus_failure(stack.prometheus, error)}: no series recorded")
     record = StepRecord(
         id=f"{plan.index:04d}",
         row=plan.row,
@@ -230,5 +248,6 @@ def run_step(
             if database_before is None or database_after is None
             else database_after - database_before
         ),
+        failure="; ".join(failures) or None,
     )
     return record, result
