@@ -351,6 +351,7 @@ def _run_restart(context: RunContext, targets: list[Target]) -> int:
     )
     params["rows"] = outcome.records
     params["partial"] = outcome.partial
+    params["failed"] = outcome.failed
     return outcome.worst_exit
 
 

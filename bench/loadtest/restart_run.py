@@ -135,6 +135,7 @@ class RestartOutcome:
     records: list[dict[str, Any]]
     worst_exit: int = 0
     partial: bool = False
+    failed: str | None = None  # k6 failed (killed, crashed): why, and the run stopped there
 
 
 def run_restart(
@@ -172,6 +173,7 @@ def run_restart(
                     **row_figures.as_dict(),
                     "exit_code": result.exit_code,
                     "partial": result.partial,
+                    "failure": result.failure,
                     "summary": str(result.summary_path.relative_to(run_dir)),
                     "fault_sent_at": fault.sent_at,
                     "old_pid": fault.old_pid,
@@ -182,10 +184,15 @@ def run_restart(
             if fault.error:
                 notes.append(f"{row}, {sig.name}: {fault.error}")
             outcome.worst_exit = max(outcome.worst_exit, result.exit_code)
+            if result.failure:
+                # Nothing of ours stopped k6: its figures are incomplete, send no more load.
+                outcome.failed = f"{row}, {sig.name}: {result.failure}"
+                outcome.partial = result.partial
+                break
             if result.partial:
                 outcome.partial = True
                 break
-        if outcome.partial:
+        if outcome.partial or outcome.failed:
             break
     print("\n" + write_results(run_dir, figures, notes), end="")
     for note in notes:
