@@ -22,7 +22,12 @@ GRACEFUL_TIMEOUT_S = 5
 
 WORKERS = Knob("WORKERS", "BENCH_WORKERS", "1")
 THREADS = Knob("THREADS", "BENCH_THREADS", "4")
-CONNECTIONS = Knob("CONNECTIONS", "BENCH_WORKER_CONNECTIONS", "100")
+# gunicorn's own default. A gevent worker counts connections, not requests:
+# an idle keep-alive connection holds its greenlet, and a client beyond the
+# limit waits in the accept queue while the worker idles. With 100, k6's few
+# hundred keep-alive VUs capped the row at 250-550 requests/s on /io, a
+# figure set by how many VUs the step had (docs/performance.md).
+CONNECTIONS = Knob("CONNECTIONS", "BENCH_WORKER_CONNECTIONS", "1000")
 # gunicorn's own asgi worker picks its event loop (--asgi-loop, gunicorn >= 24).
 LOOP = Knob("LOOP", "BENCH_LOOP", "uvloop", choices=("uvloop", "asyncio"))
 
