@@ -20,6 +20,7 @@ from bench.matrix.ladder import (
     MIN_ESCALATION,
     Ladder,
     Outcome,
+    first_step_limit,
     mild_overload,
 )
 from bench.matrix.profiles import FULL, QUICK, Profile
@@ -85,6 +86,32 @@ def test_a_deep_first_overload_is_followed_by_a_mild_one() -> None:
     for outcome in search(FULL, 100.0, capacity=100.0, knee=80.0):
         full.record(outcome)
     assert full.above_knee_rate in full.later_rates()
+
+
+def test_a_row_that_collapsed_at_the_first_step_is_searched_up_to_its_capacity() -> None:
+    """Deeply overloaded, the row served 1% of what was offered (an HTTP client pool
+    thrashing); it keeps up at 1.2 x that, so the search aims higher again, below
+    the collapse, and finds the capacity level at 1.2 x the capacity."""
+    capacity, ladder = 500.0, Ladder(QUICK, 2400.0)
+    while (rate := ladder.next_rate()) is not None:
+        served = min(rate, capacity) if rate < 2 * capacity else 0.01 * rate
+        overloaded = served < 0.95 * rate
+        ladder.record(Outcome(rate, overloaded, overloaded, served, served / 600.0))
+    assert ladder.outcomes[0].served_rps == pytest.approx(30.0)
+    assert ladder.capacity_rps == capacity
+    level = ladder.capacity_rate
+    assert level is not None
+    assert level == pytest.approx(CAPACITY_OVERLOAD * capacity, rel=LEVEL_TOLERANCE - 1)
+    assert len(ladder.outcomes) <= QUICK.max_levels
+
+
+def test_the_first_step_offers_at_most_ten_requests_in_flight_at_the_probes_pace() -> None:
+    # A thousand gevent connections over 0.1 s predict 10,000 requests/s; the
+    # probe served 9 one at a time: the first step aims at 90.
+    assert first_step_limit(10_000.0, 9.0, QUICK) == pytest.approx(90.0)
+    assert first_step_limit(40.0, 9.0, QUICK) == 40.0  # four threads: Little's law holds
+    assert first_step_limit(None, 9.0, QUICK) == pytest.approx(90.0)  # an event loop
+    assert first_step_limit(None, 0.0, QUICK) == QUICK.min_rate
 
 
 def test_a_row_faster_than_the_highest_rate_is_a_bound() -> None:

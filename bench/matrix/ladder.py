@@ -8,7 +8,11 @@ The first round searches:
    cannot keep up (or the profile's highest rate is reached: the capacity
    is then only a bound). Then the **capacity level**: a mild overload,
    1.2 times the most it served (an overloaded step within 5% of that is
-   one), repeated while a level step raises the most served. A deep
+   one), repeated while a level step raises the most served. A row that
+   keeps up there was not at its capacity when it was overloaded (it
+   collapsed, or stalled): the search aims past it again, below the rate
+   that overloaded it. The first step offers at most ten requests in
+   flight at the probe's pace (``first_step_limit``). A deep
    overload is not a capacity: queues fill to k6's VU limit, and some rows
    serve less the deeper they are overloaded (a downstream pool contended,
    threads waiting for tokens), so the figure would depend on how far past
@@ -43,6 +47,25 @@ MIN_GROWTH, MAX_GROWTH = 1.5, 4.0  # while the row keeps up, the next rate, x th
 # Later rounds start near capacity: they go up more cautiously.
 MIN_ESCALATION, MAX_ESCALATION = 1.25, 2.0
 ESCALATIONS = 2  # at most this many steps above the capacity level per later round
+
+
+# The first step offers at most this many requests in flight, at the probe's pace.
+FIRST_STEP_IN_FLIGHT = 10
+
+
+def first_step_limit(predicted: float | None, probe_rps: float, profile: Profile) -> float:
+    """The capacity the first step aims past: the prediction, at most FIRST_STEP_IN_FLIGHT probes.
+
+    The probe sends one request at a time, so FIRST_STEP_IN_FLIGHT x its
+    throughput is that many requests at once. Where the row has no slots and
+    too little CPU to measure (an event loop waiting on I/O), that is the
+    prediction; where Little's law counts a thousand gevent connections, or a
+    one-second probe misses most of the CPU, it keeps the first step from
+    landing so far past the capacity that the row collapses (served 1% of
+    3000 requests/s on /downstream) and the step tells nothing.
+    """
+    limit = max(FIRST_STEP_IN_FLIGHT * probe_rps, profile.min_rate)
+    return min(predicted, limit) if predicted else limit
 
 
 @dataclass(frozen=True)
@@ -133,10 +156,22 @@ class Ladder:
         if not self.outcomes:
             return self._clip(self.profile.overload_factor * self.predicted_capacity_rps)
         capacity = self.capacity_rps
-        if capacity is not None:
+        last = self.outcomes[-1]
+        if capacity is not None and last.overloaded:
             # Overloaded, but deeply: the capacity level is a mild overload.
             level = self._clip(CAPACITY_OVERLOAD * capacity)
             return level if level not in self.rates else None
+        if capacity is not None:
+            # It kept up above where it was overloaded: that overload was a
+            # collapse (a row that serves almost nothing when deeply overloaded,
+            # an HTTP client pool thrashing) or a stall, not its capacity. Aim
+            # past this step as if nothing had overloaded it, but below the
+            # lowest rate that did.
+            above = [o.rate for o in self.outcomes if o.overloaded and o.rate > last.rate]
+            aim = self._aim_past(last, MIN_GROWTH, MAX_GROWTH)
+            if aim is not None and above:
+                aim = self._clip(min(aim, min(above) / LEVEL_TOLERANCE))
+            return aim if aim is not None and aim > last.rate and aim not in self.rates else None
         top = max(self.outcomes, key=lambda o: o.rate)
         return self._aim_past(top, MIN_GROWTH, MAX_GROWTH)
 

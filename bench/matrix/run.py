@@ -24,7 +24,7 @@ from bench.cores import CoreSplit
 from bench.matrix.analysis import predict
 from bench.matrix.control import control_name, row_of
 from bench.matrix.figures import StepFigures, step_figures
-from bench.matrix.ladder import ESCALATIONS, Ladder, Outcome
+from bench.matrix.ladder import ESCALATIONS, Ladder, Outcome, first_step_limit
 from bench.matrix.profiles import Profile
 from bench.matrix.records import (
     RESULTS_FILE,
@@ -37,7 +37,6 @@ from bench.matrix.steps import StepPlan, idle_cpu_cores, run_step, warm_up
 from bench.matrix.workloads import Workload
 
 MIN_REQUESTS = 8
-UNBOUNDED_CONCURRENCY = 10
 MAX_STEP_S = 10.0
 # A step whose k6 failed (killed, crashed) is run once more; a second failure,
 # or Prometheus not answering, stops the run (its finished steps are kept).
@@ -203,13 +202,11 @@ class Matrix:
         row = target.name
         probe = self._step(target, self._plan(row, workload, repeat=1, rate=None, latency_s=0))
         latency_s = (probe.server_mean_ms or probe.mean_ms or 100.0) / 1000.0
-        predicted = predict(workload.name, probe, self.service_cores).capacity_rps
-        if not predicted:
-            # No slots and too little CPU to measure at one request at a time: an
-            # event loop waiting on I/O. It serves at least ten requests at once.
-            predicted = max(
-                UNBOUNDED_CONCURRENCY * probe.throughput_rps, self.plan.profile.min_rate
-            )
+        predicted = first_step_limit(
+            predict(workload.name, probe, self.service_cores).capacity_rps,
+            probe.throughput_rps,
+            self.plan.profile,
+        )
         ladder = Ladder(self.plan.profile, predicted, self.plan.fixed_rates)
         while (rate := ladder.next_rate()) is not None:
             plan = self._plan(row, workload, repeat=1, rate=rate, latency_s=latency_s)
