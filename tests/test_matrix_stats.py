@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from bench.matrix import repeats
+from bench.matrix.analysis import MIN_PAIRS_TO_POOL, pooled_noise
 from bench.matrix.stats import (
     Estimate,
     at_most_apart,
@@ -133,6 +134,56 @@ def test_rows_with_identical_distributions_are_almost_never_ranked(rounds: int) 
     assert false_rate <= 0.01, false_rate
     # ... and 1.3x apart with 4% noise, they are ranked most of the time.
     assert true_rate >= 0.8, true_rate
+
+
+def _samples(capacities: list[float]) -> repeats.Samples:
+    return repeats.Samples(capacities, True, None, list(capacities), list(capacities))
+
+
+def _false_rankings_by_pooling(trials: int) -> tuple[float, float]:
+    """Identical rows of a noisy workload (6%) in runs whose other workload is quiet
+    (0.5%, more pairs): how often they are ranked with the run-wide pooled noise,
+    and with the workload's own."""
+    rng = random.Random(20261204)
+    run_wide = own = 0
+    for _ in range(trials):
+        found = {(f"quiet-{i}", "io-blocking"): noisy(rng, 10.0, 0.005, 3) for i in range(10)}
+        found |= {(f"loud-{i}", "db-query"): noisy(rng, 1500.0, 0.06, 3) for i in range(6)}
+        a, b = noisy(rng, 1500.0, 0.06, 3), noisy(rng, 1500.0, 0.06, 3)
+        found |= {("a", "db-query"): a, ("b", "db-query"): b}
+        noise = pooled_noise({pair: _samples(values) for pair, values in found.items()})
+        for sigma, count in ((noise.overall, "run_wide"), (noise.of("db-query"), "own")):
+            first, second = estimate(a, sigma["capacity_rps"]), estimate(b, sigma["capacity_rps"])
+            assert first is not None
+            assert second is not None
+            ranked = separated(first, second) or separated(second, first)
+            if count == "run_wide":
+                run_wide += ranked
+            else:
+                own += ranked
+    return run_wide / trials, own / trials
+
+
+def test_each_workloads_intervals_use_its_own_noise() -> None:
+    """Pooled over every workload, a quiet one (a blocked loop at exactly 10 requests/s)
+    narrows a noisy one's intervals until identical rows are ranked; pooled per
+    workload, they almost never are."""
+    run_wide, own = _false_rankings_by_pooling(trials=1500)
+    assert own <= 0.005, own  # the rule's design rate, FALSE_RANKING
+    assert run_wide >= 0.015, run_wide  # three times that, and more
+
+
+def test_a_workload_with_too_few_pairs_uses_the_runs_noise() -> None:
+    rng = random.Random(7)
+    found = {(f"row-{i}", "io"): _samples(noisy(rng, 100.0, 0.03, 3)) for i in range(8)}
+    found |= {
+        (f"row-{i}", "cpu"): _samples(noisy(rng, 60.0, 0.2, 3))
+        for i in range(MIN_PAIRS_TO_POOL - 1)
+    }
+    noise = pooled_noise(found)
+    assert noise.of("cpu") == noise.overall
+    assert noise.of("io") != noise.overall
+    assert noise.of("a workload the run did not measure") == noise.overall
 
 
 def test_identical_repeats_are_never_ranked() -> None:

@@ -12,6 +12,8 @@ from bench.matrix.figures import StepFigures
 from bench.matrix.stats import Estimate, estimate, pooled_log_sigma
 from bench.matrix.workloads import WORKLOADS, get_workload
 
+Sigmas = dict[str, float | None]  # figure -> pooled sigma of log(repeat); None: not measured
+
 # Thresholds for naming what limited a row, and for the honesty warnings.
 BUSY = 0.9  # of the slots, threads or cores: full
 WELL_USED = 0.7  # past the knee, queueing sets in before a resource is quite full
@@ -390,7 +392,7 @@ def combo(
     steps: list[StepFigures],
     *,
     samples: repeats.Samples,
-    sigmas: dict[str, float | None],
+    sigmas: Sigmas,
     reference: float | None,
     service_cores: int,
 ) -> Combo | None:
@@ -468,11 +470,55 @@ def combo(
 
 
 FIGURES = ("capacity_rps", "knee_rps", "requests_per_cpu_second")
+# A workload's own pooled noise needs this many pairs; with fewer, the run's.
+MIN_PAIRS_TO_POOL = 3
 
 
-def combos(
-    steps: list[StepFigures], service_cores: int
-) -> tuple[list[Combo], dict[str, float | None]]:
+@dataclass(frozen=True)
+class Noise:
+    """The run's pooled sigma of each figure, over every pair and per workload.
+
+    Intervals use the workload's: its rows share what they wait on, and the
+    noise of that differs by far more than between rows (in two runs on
+    2026-12-04, the
+    rounds of a capacity spread 0.2% on /io/blocking, where a blocked loop
+    serves exactly 1 / 0.1 s, and 7-12% on /db/query, where the row shares
+    its core with PostgreSQL). Pooled over every workload, the quiet ones
+    made /io/thread's intervals half as wide as its own noise, and an A/A
+    copy was ranked against its original.
+    """
+
+    overall: Sigmas
+    by_workload: dict[str, Sigmas]
+
+    def of(self, workload: str) -> Sigmas:
+        return self.by_workload.get(workload, self.overall)
+
+
+def pooled_noise(samples: dict[tuple[str, str], repeats.Samples]) -> Noise:
+    def pooled(pairs: list[repeats.Samples]) -> Sigmas:
+        return {
+            figure: pooled_log_sigma(getattr(found, figure) for found in pairs)
+            for figure in FIGURES
+        }
+
+    by_workload: dict[str, list[repeats.Samples]] = defaultdict(list)
+    for (_, workload), found in samples.items():
+        by_workload[workload].append(found)
+    overall = pooled(list(samples.values()))
+    per_workload = {}
+    for workload, pairs in by_workload.items():
+        own = pooled(pairs)
+        per_workload[workload] = {
+            figure: own[figure]
+            if sum(1 for found in pairs if len(getattr(found, figure)) > 1) >= MIN_PAIRS_TO_POOL
+            else overall[figure]
+            for figure in FIGURES
+        }
+    return Noise(overall, per_workload)
+
+
+def combos(steps: list[StepFigures], service_cores: int) -> tuple[list[Combo], Noise]:
     """Every row x workload of the run, and the run's noise: each figure's pooled sigma."""
     grouped: dict[tuple[str, str], list[StepFigures]] = defaultdict(list)
     for step in steps:
@@ -482,24 +528,21 @@ def combos(
         pair: repeats.pair_samples(group, reference, service_cores)
         for pair, group in grouped.items()
     }
-    sigmas = {
-        figure: pooled_log_sigma(getattr(found, figure) for found in samples.values())
-        for figure in FIGURES
-    }
+    noise = pooled_noise(samples)
     found = (
         combo(
             row,
             workload,
             group,
             samples=samples[(row, workload)],
-            sigmas=sigmas,
+            sigmas=noise.of(workload),
             reference=reference,
             service_cores=service_cores,
         )
         for (row, workload), group in grouped.items()
     )
     ordered = sorted((c for c in found if c is not None), key=lambda c: (c.workload, c.row))
-    return ordered, sigmas
+    return ordered, noise
 
 
 def warnings(

@@ -63,8 +63,10 @@ CPU per request is multiplied by the speed, so a fast or slow moment of
 the machine does not land on one row."""
 
 
-def noise_paragraph(sigmas: dict[str, float | None], rounds: int) -> str:
-    """The run's measured noise and the interval floor it gives."""
+def noise_paragraph(
+    sigmas: dict[str, float | None], by_workload: dict[str, dict[str, float | None]], rounds: int
+) -> str:
+    """The run's measured noise and the interval floor it gives, overall and per workload."""
     sigma = sigmas.get("capacity_rps")
     floor = floor_half_width(sigma, rounds, PRIOR_DEGREES + rounds - 1)
     if sigma is None or floor is None or rounds < 2:
@@ -72,6 +74,10 @@ def noise_paragraph(sigmas: dict[str, float | None], rounds: int) -> str:
             "The run measured no noise (one round): no figure has an interval, so nothing is "
             "ranked."
         )
+    per_workload = ", ".join(
+        f"{workload} {_pct(found.get('capacity_rps'))}"
+        for workload, found in sorted(by_workload.items())
+    )
     return (
         f"Noise measured by this run: the rounds of a row's capacity spread by "
         f"{sigma:.1%} (standard deviation, pooled over every row and workload, the machine's "
@@ -80,6 +86,12 @@ def noise_paragraph(sigmas: dict[str, float | None], rounds: int) -> str:
         f"interval of a row as noisy as that is +-{math.expm1(floor):.1%} around its median "
         "(noisier rows get wider ones): wide enough that two rows with identical "
         "distributions are ranked in about 1 comparison in 200."
+        + (
+            " Each workload's intervals use its own pooled noise (its rows wait on the same "
+            f"thing), capacity: {per_workload}."
+            if per_workload
+            else ""
+        )
     )
 
 

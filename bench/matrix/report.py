@@ -51,7 +51,7 @@ def compute(run_dir: Path) -> dict[str, Any]:
     samples = load_samples(run_dir)
     steps = [step_figures(step, run_dir, samples) for step in load_steps(data)]
     cores = service_cores(data["environment"])
-    combos, sigmas = analysis.combos(steps, cores)
+    combos, noise = analysis.combos(steps, cores)
     rounds = int(data["run"]["profile"]["repeats"])
     reference = repeats.speed_reference(steps)
     found_rankings = verdicts.rankings(combos)
@@ -59,7 +59,7 @@ def compute(run_dir: Path) -> dict[str, Any]:
     control_check = verdicts.control_result(combos, control) if control else None
     data["figures"] = {
         "service_cores": cores,
-        "noise": {"sigma": sigmas, "rounds": rounds},
+        "noise": {"sigma": noise.overall, "by_workload": noise.by_workload, "rounds": rounds},
         "speed": _speed_summary(steps, reference),
         "steps": [asdict(step) for step in steps],
         "combos": [asdict(c) for c in combos],
@@ -285,7 +285,8 @@ def render_report(run_dir: Path) -> Path:
         lines += [f"- {warning}" for warning in figures["warnings"]]
         lines.append("")
     lines += ["## How to read the verdicts", "", PRIMARY_WHY, ""]
-    lines += [noise_paragraph(figures["noise"]["sigma"], figures["noise"]["rounds"]), ""]
+    noise = figures["noise"]
+    lines += [noise_paragraph(noise["sigma"], noise.get("by_workload", {}), noise["rounds"]), ""]
     if run.get("control"):
         lines += [control_paragraph(verdicts.control_result(combos, run["control"])), ""]
     lines += [
