@@ -480,12 +480,11 @@ class Noise:
 
     Intervals use the workload's: its rows share what they wait on, and the
     noise of that differs by far more than between rows (in two runs on
-    2026-12-04, the
-    rounds of a capacity spread 0.2% on /io/blocking, where a blocked loop
-    serves exactly 1 / 0.1 s, and 7-12% on /db/query, where the row shares
-    its core with PostgreSQL). Pooled over every workload, the quiet ones
-    made /io/thread's intervals half as wide as its own noise, and an A/A
-    copy was ranked against its original.
+    2026-12-04 the rounds of a capacity spread 0.2-0.4% on /io/blocking,
+    where a blocked loop serves exactly 1 / 0.1 s, and 7-12% on /db/query,
+    where the row shares its core with PostgreSQL). Pooled over every
+    workload, the quiet ones made /io/thread's intervals half as wide as
+    its own noise, and an A/A copy was ranked against its original.
     """
 
     overall: Sigmas
@@ -502,6 +501,9 @@ def pooled_noise(samples: dict[tuple[str, str], repeats.Samples]) -> Noise:
             for figure in FIGURES
         }
 
+    def repeated(pairs: list[repeats.Samples], figure: str) -> int:
+        return sum(1 for found in pairs if len(getattr(found, figure)) > 1)
+
     by_workload: dict[str, list[repeats.Samples]] = defaultdict(list)
     for (_, workload), found in samples.items():
         by_workload[workload].append(found)
@@ -510,9 +512,7 @@ def pooled_noise(samples: dict[tuple[str, str], repeats.Samples]) -> Noise:
     for workload, pairs in by_workload.items():
         own = pooled(pairs)
         per_workload[workload] = {
-            figure: own[figure]
-            if sum(1 for found in pairs if len(getattr(found, figure)) > 1) >= MIN_PAIRS_TO_POOL
-            else overall[figure]
+            figure: own[figure] if repeated(pairs, figure) >= MIN_PAIRS_TO_POOL else overall[figure]
             for figure in FIGURES
         }
     return Noise(overall, per_workload)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from bench.matrix.analysis import DATABASE_POOL, NOT_REACHED, UNCLEAR, Combo
+from bench.matrix.analysis import DATABASE_POOL, NOT_REACHED, UNCLEAR, Combo, Sigmas
 from bench.matrix.markdown import fmt_estimate, fmt_interval, fmt_ms, fmt_rps
 from bench.matrix.stats import PRIOR_DEGREES, floor_half_width
 from bench.matrix.verdicts import ControlResult, Ranking, Tie
@@ -63,9 +63,7 @@ CPU per request is multiplied by the speed, so a fast or slow moment of
 the machine does not land on one row."""
 
 
-def noise_paragraph(
-    sigmas: dict[str, float | None], by_workload: dict[str, dict[str, float | None]], rounds: int
-) -> str:
+def noise_paragraph(sigmas: Sigmas, by_workload: dict[str, Sigmas], rounds: int) -> str:
     """The run's measured noise and the interval floor it gives, overall and per workload."""
     sigma = sigmas.get("capacity_rps")
     floor = floor_half_width(sigma, rounds, PRIOR_DEGREES + rounds - 1)
